@@ -1,0 +1,105 @@
+"""Configs are dataclasses; they serialise to YAML or JSON and are stored with every output.
+
+``to_dict`` turns a (nested) dataclass into plain types; ``save_config`` writes it next to the
+outputs it produced; ``load_config`` rebuilds it and refuses unknown keys with a clear error, so a
+typo in a YAML file never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from semantic_genesis.utils.atomic import atomic_write_text
+from semantic_genesis.utils.errors import SemgenError
+
+T = TypeVar("T")
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Return a dataclass config as a dict of plain YAML/JSON types."""
+    if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
+        raise TypeError(f"expected a dataclass instance, got {type(config).__name__}")
+    return _plain(config)
+
+
+def save_config(config: Any, path: str | Path) -> Path:
+    """Write ``config`` (a dataclass or dict) to ``path``: YAML for .yaml/.yml, else JSON."""
+    data = to_dict(config) if dataclasses.is_dataclass(config) else _plain(config)
+    path = Path(path)
+    if path.suffix in {".yaml", ".yml"}:
+        text = yaml.safe_dump(data, sort_keys=False)
+    else:
+        text = json.dumps(data, indent=2) + "\n"
+    return atomic_write_text(path, text)
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    """Turn a plain value back into the annotated type (tuples, Paths, nested dataclasses)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value) if len(args) == 1 else value
+    if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+        return from_dict(tp, value)
+    if origin is tuple and isinstance(value, (list, tuple)):
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v) for v in value)
+        return tuple(_coerce(a, v) for a, v in zip(args, value, strict=False))
+    if tp is Path and isinstance(value, str):
+        return Path(value)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], source: str | Path | None = None) -> T:
+    """Build the dataclass ``cls`` from ``data``; unknown keys are an error naming ``source``."""
+    if not isinstance(data, dict):
+        raise SemgenError(f"expected a mapping of settings, got {type(data).__name__}", source)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise SemgenError(
+            f"unknown setting(s) {', '.join(unknown)} for {cls.__name__}; "
+            f"known: {', '.join(sorted(fields))}",
+            source,
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {k: _coerce(hints.get(k, Any), v) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    """Read a YAML or JSON file written by :func:`save_config` back into ``cls``."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SemgenError("config file not found", path) from None
+    except yaml.YAMLError as exc:
+        raise SemgenError(f"not valid YAML/JSON ({exc.__class__.__name__})", path) from None
+    return from_dict(cls, data or {}, source=path)
