@@ -17,7 +17,7 @@ def test_synthetic_cohort_contract(synthetic_cohort) -> None:
     recs = read_cohort(synthetic_cohort)
     assert {r.split for r in recs} == {"train", "val"}
     vol = open_volume(synthetic_cohort, recs[0])
-    assert vol.shape == recs[0].shape and 0 <= vol.min() and vol.max() <= 1
+    assert vol.shape == recs[0].shape and vol.min() >= 0 and vol.max() <= 1
 
 
 def test_synthetic_patterns_fit(synthetic_patterns) -> None:
