@@ -1,15 +1,66 @@
-"""semgen prepare (not built yet)."""
+"""Read scans (NIfTI, MetaImage .mhd/.raw, NRRD, .npy, DICOM series folders) into a cohort folder:
+cohort.csv, volumes/<id>.npy in [0, 1] with axis order (x, y, z), prepare-report.json.
+
+Folders are searched recursively; files that look like label maps or masks are skipped (give
+them explicitly to include them). Intensities: CT clips HU to [-1000, 1000] and scales to [0, 1]
+(the reference); MR maps the (0.5, 99.5) percentiles to [0, 1]; auto decides per volume from the
+values (air at -1000 HU means CT). Volumes keep their native spacing unless --spacing is given
+(the reference does not resample). Re-running is idempotent and resumes a killed run.
+Exit status: 0 when at least one volume was prepared, 2 when none was or arguments are wrong.
+"""
 
 from __future__ import annotations
 
 import argparse
-
-from semantic_genesis.utils.errors import SemgenError
+import sys
+from collections import Counter
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No arguments yet."""
+    """`semgen prepare INPUT... --out COHORT [options]`."""
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="scan files or folders (searched recursively)")
+    parser.add_argument("--out", required=True, metavar="COHORT", help="cohort folder to write")
+    parser.add_argument("--modality", choices=["auto", "ct", "mr", "none"], default="auto",
+                        help="intensity preset; none = values already in [0, 1]")
+    parser.add_argument("--spacing", nargs=3, type=float, metavar=("X", "Y", "Z"), default=None,
+                        help="resample to this voxel size in mm (None: keep native spacing)")
+    parser.add_argument("--val-fraction", type=float, default=0.1,
+                        help="share of patients in the validation split")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the train/val split")
+    parser.add_argument("--workers", type=int, default=1, help="processes (per torchrun rank)")
+    parser.add_argument("--min-shape", nargs=3, type=int, metavar=("X", "Y", "Z"),
+                        default=[64, 64, 32], help="smallest usable volume in voxels")
+    parser.add_argument("--npy-spacing", nargs=3, type=float, metavar=("X", "Y", "Z"),
+                        default=[1.0, 1.0, 1.0], help="voxel size assumed for .npy inputs (mm)")
+    parser.add_argument("--dtype", choices=["float16", "float32"], default="float16",
+                        help="stored volume type")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SemgenError("'semgen prepare' is not available in this version yet")
+    from semantic_genesis.cohort import PrepareConfig, prepare
+    from semantic_genesis.utils import dist
+    from semantic_genesis.utils.errors import SemgenError
+
+    config = PrepareConfig(
+        modality=args.modality, spacing=tuple(args.spacing) if args.spacing else None,
+        val_fraction=args.val_fraction, seed=args.seed, workers=args.workers, dtype=args.dtype,
+        min_shape=tuple(args.min_shape), npy_spacing=tuple(args.npy_spacing))
+    report = prepare(args.inputs, args.out, config)
+    if not dist.is_main():
+        return 0
+    for item in report.skipped:
+        print(f"semgen prepare: skipped {item['input']}: {item['reason']}", file=sys.stderr)
+    if args.modality == "auto" and report.volumes:
+        counts = Counter(v["modality"] for v in report.volumes)
+        for modality, n in sorted(counts.items()):
+            example = next(v for v in report.volumes if v["modality"] == modality)
+            print(f"semgen prepare: --modality auto chose {modality} for {n} volume(s), e.g. "
+                  f"{example['id']}: {example['modality_reason']}", file=sys.stderr)
+    if report.n_prepared == 0:
+        raise SemgenError("no volume was prepared (see prepare-report.json)", args.out)
+    reused = sum(v["status"] == "reused" for v in report.volumes)
+    n_val = sum(r.split == "val" for r in report.records)
+    print(f"semgen prepare: {report.n_prepared} volume(s) in {args.out} ({reused} unchanged, "
+        f"{n_val} val), {len(report.skipped)} skipped")
+    return 0

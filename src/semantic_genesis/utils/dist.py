@@ -6,7 +6,9 @@ Outside ``torchrun`` (no ``RANK``/``WORLD_SIZE`` in the environment) everything 
 
 from __future__ import annotations
 
+import datetime
 import os
+import sys
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -14,6 +16,13 @@ T = TypeVar("T")
 
 
 def _dist():
+    """torch.distributed when a process group is initialised; None otherwise.
+
+    Without torchrun (no WORLD_SIZE, or 1) torch is not even imported, so CLI verbs that do not
+    need it start fast.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and "torch" not in sys.modules:
+        return None
     try:
         import torch.distributed as dist
     except ImportError:  # pragma: no cover - torch is a hard dependency
@@ -48,11 +57,13 @@ def shard(items: Sequence[T]) -> list[T]:
     return list(items[rank() :: world_size()])
 
 
-def init_distributed(backend: str | None = None) -> bool:
+def init_distributed(backend: str | None = None, timeout_minutes: float = 120.0) -> bool:
     """Initialise the default process group when launched by torchrun; no-op otherwise.
 
     Args:
         backend: ``nccl`` or ``gloo``; defaults to nccl when CUDA is available, else gloo.
+        timeout_minutes: how long a collective (e.g. a barrier while another rank prepares a
+            large share of a cohort) may wait before giving up; torch's default is 30 minutes.
 
     Returns:
         True when a process group is (now) initialised with more than one process.
@@ -64,7 +75,8 @@ def init_distributed(backend: str | None = None) -> bool:
         return False
     if not dist.is_initialized():
         backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=backend,
+                                timeout=datetime.timedelta(minutes=timeout_minutes))
     return True
 
 
