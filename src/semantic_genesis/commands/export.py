@@ -1,15 +1,143 @@
-"""semgen export (not built yet)."""
+"""Export a checkpoint for use outside this package.
+
+- ``--encoder-only``: our checkpoint format holding only the encoder (``down_tr*``) and a model
+  card for ``encoder3d`` with ``n_classes=0`` (a feature extractor); load it with
+  ``create_model("encoder3d", pretrained=PATH, n_classes=...)`` to add a new head.
+- ``--torchscript``: a traced TorchScript module (eval mode, fixed input shape) with the model
+  card stored as the extra file ``model_card.json``. PyTorch deprecates TorchScript; prefer
+  ONNX for new deployments.
+- ``--onnx``: ONNX through ``torch.onnx.export`` (needs the optional extra:
+  ``pip install 'semantic-genesis[onnx]'``).
+
+The checkpoint must load strictly into the architecture its card describes (or the one given
+with ``--arch`` etc.); check with ``semgen info`` first.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.util
+import json
+import warnings
+from pathlib import Path
+from typing import Any
 
+from semantic_genesis.commands.info import add_architecture_arguments, architecture
 from semantic_genesis.utils.errors import SemgenError
+
+ONNX_HINT = "ONNX export needs the optional extra: pip install 'semantic-genesis[onnx]'"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No arguments yet."""
+    add_architecture_arguments(parser)
+    parser.add_argument("--out", required=True, type=Path, help="output file")
+    kind = parser.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--encoder-only", action="store_true", help="encoder weights + card (.pt)")
+    kind.add_argument("--torchscript", action="store_true", help="traced TorchScript (.pt)")
+    kind.add_argument("--onnx", action="store_true", help="ONNX graph (.onnx)")
+    parser.add_argument(
+        "--input-shape",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="spatial input size for tracing (default: the card's patch size)",
+    )
+    parser.add_argument("--batch-size", type=int, default=1, help="batch size for tracing")
+
+
+def _example_input(model: Any, card: Any, args: argparse.Namespace) -> Any:
+    import torch
+
+    dims = model.spatial_dims
+    shape = tuple(args.input_shape or card.patch_size[:dims])
+    if len(shape) != dims or any(s < 8 or s % 8 for s in shape):
+        raise SemgenError(
+            f"--input-shape must be {dims} sizes, each a multiple of 8 (16 is "
+            f"safer), got {list(shape)}"
+        )
+    return torch.zeros((args.batch_size, model.in_channels) + shape)
+
+
+def _output_names(model: Any) -> list[str]:
+    from semantic_genesis.models import EncoderClassifier, YNet3D
+
+    if isinstance(model, YNet3D):
+        return ["segmentation", "classification"]
+    return ["logits" if isinstance(model, EncoderClassifier) else "segmentation"]
+
+
+def export_encoder(model: Any, card: Any, out: Path, source: str) -> Path:
+    """Write the encoder alone as an ``encoder{2,3}d`` feature extractor checkpoint."""
+    from semantic_genesis.models import create_model, save_model
+
+    name = f"encoder{model.spatial_dims}d"
+    encoder = create_model(
+        name, in_channels=model.in_channels, n_classes=0, width=model.width, norm=model.norm
+    )
+    encoder.load_state_dict(model.encoder_state_dict())
+    notes = {**card.notes, "exported_from": source, "export": "encoder-only"}
+    return save_model(
+        out, encoder, dataclasses.replace(card, architecture=name, n_classes=0, notes=notes)
+    )
+
+
+def export_traced(model: Any, card: Any, out: Path, example: Any, onnx: bool) -> Path:
+    """TorchScript (traced) or ONNX file of ``model`` in eval mode, written atomically."""
+    import torch
+
+    from semantic_genesis.utils.atomic import atomic_path
+
+    model.eval()
+    with torch.no_grad(), warnings.catch_warnings(), atomic_path(out) as tmp:
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if onnx:
+            torch.onnx.export(
+                model,
+                (example,),
+                str(tmp),
+                input_names=["image"],
+                output_names=_output_names(model),
+                external_data=False,
+            )
+        else:
+            traced = torch.jit.trace(model, example, check_trace=False)
+            _check_same(model(example), traced(example))
+            torch.jit.save(
+                traced, str(tmp), _extra_files={"model_card.json": json.dumps(card.to_dict())}
+            )
+    return out
+
+
+def _check_same(expected: Any, got: Any) -> None:
+    """One comparison instead of ``torch.jit.trace``'s slow ``check_trace``."""
+    import torch
+
+    pairs = zip(expected, got, strict=True) if isinstance(expected, tuple) else [(expected, got)]
+    if not all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in pairs):
+        raise SemgenError("the traced module does not reproduce the model's output")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SemgenError("'semgen export' is not available in this version yet")
+    from semantic_genesis.models import (
+        ModelCard,
+        card_from_model,
+        create_model,
+        load_weights,
+        read_weights,
+    )
+    from semantic_genesis.utils.progress import say
+
+    if args.onnx and not all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript")):
+        raise SemgenError(ONNX_HINT)
+    src = read_weights(args.checkpoint)
+    kwargs, _ = architecture(args, src)
+    model = create_model(**kwargs)
+    load_weights(model, src, strict=True)
+    card = ModelCard.from_dict(src.card) if src.card else card_from_model(model)
+    if args.encoder_only:
+        export_encoder(model, card, args.out, str(args.checkpoint))
+    else:
+        export_traced(model, card, args.out, _example_input(model, card, args), args.onnx)
+    say(f"wrote {args.out}")
+    return 0

@@ -24,6 +24,7 @@ class ModelCard:
     width: int = 32  # base channels; 32 = reference
     in_channels: int = 1
     n_classes: int = 44  # pseudo-classes (pre-training) or target classes (fine-tuning)
+    out_channels: int = 1  # segmentation / restoration outputs
     norm: str = "batch"
     head: str = "torch"
     patch_size: tuple[int, int, int] = (64, 64, 32)
@@ -51,8 +52,9 @@ class ModelCard:
         known = {k: v for k, v in data.items() if k in names}
         unknown = {k: v for k, v in data.items() if k not in names}
         if unknown:
-            warnings.warn(f"model card has keys this version does not know: {sorted(unknown)}",
-                          stacklevel=2)
+            warnings.warn(
+                f"model card has keys this version does not know: {sorted(unknown)}", stacklevel=2
+            )
         for key in ("patch_size", "spacing", "intensity_window"):
             if known.get(key) is not None:
                 known[key] = tuple(known[key])
@@ -62,5 +64,12 @@ class ModelCard:
 
     def model_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``create_model`` that rebuild this architecture."""
-        return {"name": self.architecture, "width": self.width, "in_channels": self.in_channels,
-                "n_classes": self.n_classes, "norm": self.norm, "head": self.head}
+        return {
+            "name": self.architecture,
+            "width": self.width,
+            "in_channels": self.in_channels,
+            "n_classes": self.n_classes,
+            "norm": self.norm,
+            "head": self.head,
+            "out_channels": self.out_channels,
+        }

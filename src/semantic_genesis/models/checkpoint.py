@@ -2,6 +2,8 @@
 
 - Writing is atomic (temporary name, then rename), so a run killed while saving never leaves a
   truncated ``last.pt``.
+- :func:`save_model` writes our format: ``state_dict`` (reference key names) + ``model_card``
+  (design.md, file contracts) + whatever plain extras a caller adds (optimiser state, epoch).
 - Reading always uses ``torch.load(..., weights_only=True)``: only tensors and plain containers
   are unpickled. A file that needs arbitrary Python objects (which could run code) is refused
   with a message that says why, and nothing in it runs.
@@ -15,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from semantic_genesis.models.card import ModelCard
 from semantic_genesis.utils.atomic import atomic_path
 from semantic_genesis.utils.errors import SemgenError
 
@@ -25,6 +29,47 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(obj, tmp)
     return Path(path)
+
+
+def card_from_model(model: nn.Module, **fields: Any) -> ModelCard:
+    """A :class:`ModelCard` describing ``model`` (architecture fields read from the model).
+
+    ``fields`` fill the rest (patch_size, spacing, pretext, data_fingerprint ...).
+    """
+    head = getattr(model, "clc_out", None)
+    kinds = {"UNet3D": "unet", "YNet3D": "ynet", "EncoderClassifier": "encoder"}
+    default_name = (
+        f"{kinds.get(type(model).__name__, type(model).__name__.lower())}"
+        f"{getattr(model, 'spatial_dims', 3)}d"
+    )
+    arch = {"architecture": getattr(model, "model_name", default_name)}
+    for key in ("width", "in_channels", "n_classes", "norm", "out_channels"):
+        if hasattr(model, key):
+            arch[key] = getattr(model, key)
+    if head is not None:
+        arch["head"] = head.kind
+    return ModelCard(**{**arch, **fields})
+
+
+def save_model(
+    path: str | Path, model: nn.Module, card: ModelCard | None = None, **extra: Any
+) -> Path:
+    """Save ``model`` in our checkpoint format, atomically.
+
+    Args:
+        path: destination ``.pt``.
+        model: the model (DDP / ``torch.compile`` wrappers are looked through); its state dict
+            is stored on the CPU, with the reference key names.
+        card: the model card (default: :func:`card_from_model`).
+        **extra: more entries (optimizer state, epoch ...); plain types and tensors only, so
+            the file loads with ``weights_only=True``.
+    """
+    from semantic_genesis.models.weights import unwrap_model  # weights imports this module
+
+    model = unwrap_model(model)
+    card = card if card is not None else card_from_model(model)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return save_checkpoint({"state_dict": state, "model_card": card.to_dict(), **extra}, path)
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -41,15 +86,23 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        unsafe = [ln for ln in lines if "GLOBAL" in ln]
+        if not unsafe:  # not a pickle at all, or a truncated one
+            detail = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else "")
+            raise SemgenError(f"not a readable PyTorch checkpoint ({detail[:160]})", path) from None
         raise SemgenError(
             "refused: the file needs arbitrary Python objects to load, which could run code "
-            "(torch.load weights_only=True rejected it: "
-            f"{str(exc).splitlines()[0][:160]}). Re-save it as a plain state dict.",
-            path) from None
+            f"(torch.load weights_only=True rejected it: {unsafe[0][:160]}). Nothing in it was "
+            "run; if you trust its source, re-save it as a plain state dict.",
+            path,
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise SemgenError(f"not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:160]})",
-                          path) from None
+        raise SemgenError(
+            f"not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:160]})", path
+        ) from None
     if not isinstance(obj, dict):
-        raise SemgenError(f"expected a dict (state dict or checkpoint), got {type(obj).__name__}",
-                          path)
+        raise SemgenError(
+            f"expected a dict (state dict or checkpoint), got {type(obj).__name__}", path
+        )
     return obj
