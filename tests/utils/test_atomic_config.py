@@ -62,3 +62,14 @@ def test_derive_rng_is_keyed() -> None:
 
 def test_shard_single_process() -> None:
     assert shard([1, 2, 3]) == [1, 2, 3]
+
+
+def test_atomic_outputs_get_umask_permissions(tmp_path: Path) -> None:
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        p = save_npy_atomic(tmp_path / "v.npy", np.zeros(3))
+    finally:
+        os.umask(mask)
+    assert p.stat().st_mode & 0o777 == 0o644

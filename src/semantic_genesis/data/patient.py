@@ -1,0 +1,156 @@
+"""One phantom patient from start to finish: anatomy -> chest -> nodules -> scanner -> candidates.
+
+Pure computation (no files): :func:`make_patient` returns the arrays and tables that
+:mod:`semantic_genesis.data.phantoms` writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from semantic_genesis.data import organs
+from semantic_genesis.data.anatomy import (
+    PhantomAnatomy,
+    draw_anatomy,
+    perturb_anatomy,
+    place_in_scan,
+)
+from semantic_genesis.data.frame import Frame
+from semantic_genesis.data.nodules import (
+    Candidate,
+    Nodule,
+    draw_nodules,
+    make_candidates,
+    render_nodules,
+)
+from semantic_genesis.data.vessels import VesselTree, grow_vessels
+from semantic_genesis.utils.seed import derive_rng
+
+HU_RANGE = (-1024, 3071)  # what a 12-bit CT scanner stores
+
+
+@dataclass
+class PhantomPatient:
+    """A generated patient: int16 HU image, uint8 nodule mask and the lung mask (parenchyma
+    with its vessels and nodules; not written to disk), axis order (x, y, z)."""
+
+    id: str
+    family: int | None
+    image: np.ndarray
+    label: np.ndarray
+    lung: np.ndarray
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    anatomy: PhantomAnatomy
+    nodules: list[Nodule]
+    mask_voxels: list[int]  # per nodule
+    candidates: list[Candidate]
+    lung_volume_ml: float
+
+
+def patient_id(index: int) -> str:
+    return f"phantom-{index:04d}"
+
+
+def make_patient(
+    index: int,
+    seed: int,
+    shape: tuple[int, int, int],
+    spacing: tuple[float, float, float],
+    families: int = 0,
+    nodules: tuple[int, int] = (1, 3),
+    nodule_diameter_mm: tuple[float, float] = (3.0, 30.0),
+    part_solid_fraction: float = 0.35,
+    negatives: int = 20,
+    noise_hu: tuple[float, float] = (12.0, 30.0),
+    blur_mm: float = 0.7,
+) -> PhantomPatient:
+    """Generate patient ``index`` of the cohort drawn with ``seed``.
+
+    Patient ``index`` depends only on ``(seed, index)`` (``derive_rng``), never on how many
+    patients are drawn. With ``families`` > 0 the patient belongs to family ``index % families``
+    and shares its anatomy with the family (a few millimetres of shift apart); nodules, noise
+    and candidates are still its own.
+    """
+    rng = derive_rng(seed, index)
+    fov = tuple(n * s for n, s in zip(shape, spacing, strict=True))
+    family = index % families if families > 0 else None
+    if family is None:
+        anatomy, margin = draw_anatomy(rng, fov)
+    else:
+        anatomy, margin = draw_anatomy(derive_rng(seed, "family", family), fov)
+        anatomy, margin = perturb_anatomy(anatomy, rng, margin)
+    sp = np.asarray(spacing, dtype=float)
+    origin = -(np.asarray(shape) - 1) * sp / 2.0
+    origin[2] = round(float(rng.uniform(-380.0, -260.0)), 1)
+    anatomy = place_in_scan(
+        anatomy, origin, shape, spacing, margin, noise_hu=float(rng.uniform(*noise_hu))
+    )
+    frame = Frame(tuple(shape), tuple(spacing), tuple(float(o) for o in origin), anatomy)
+
+    hu, lung, tree = render_chest(frame)
+    count = int(rng.integers(nodules[0], nodules[1] + 1))
+    found = draw_nodules(rng, frame, count, nodule_diameter_mm, part_solid_fraction)
+    label, mask_voxels = render_nodules(hu, frame, found)
+    candidates = make_candidates(rng, frame, tree, found, negatives)
+    image = acquire(hu, spacing, anatomy.noise_hu, blur_mm, rng)
+    return PhantomPatient(
+        id=patient_id(index),
+        family=family,
+        image=image,
+        label=label,
+        lung=lung,
+        spacing=tuple(float(s) for s in spacing),
+        origin=frame.origin,
+        anatomy=anatomy,
+        nodules=found,
+        mask_voxels=mask_voxels,
+        candidates=candidates,
+        lung_volume_ml=float(lung.sum() * np.prod(sp) / 1000.0),
+    )
+
+
+def render_chest(frame: Frame) -> tuple[np.ndarray, np.ndarray, VesselTree]:
+    """Paint every structure, back to front; returns HU (float32), lung mask, vessel tree."""
+    hu = np.full(frame.shape, organs.HU["air"], dtype=np.float32)
+    body = organs.render_body(hu, frame)
+    lung = organs.render_lungs(hu, frame)
+    organs.render_heart(hu, frame, lung)
+    organs.render_tube(hu, frame, organs.aorta(frame.anatomy), organs.HU["blood"], lung)
+    tree = grow_vessels(frame.anatomy)
+    organs.render_tube(hu, frame, tree.segments, organs.HU["blood"])  # stays lung
+    wall, lumen = organs.airway(frame.anatomy)
+    organs.render_tube(hu, frame, wall, organs.HU["airway_wall"], lung)
+    organs.render_tube(hu, frame, lumen, organs.HU["air"])
+    organs.render_spine(hu, frame, lung)
+    organs.render_ribs(hu, frame, body, lung)
+    organs.render_stomach_gas(hu, frame, lung)
+    return hu, lung, tree
+
+
+def acquire(
+    hu: np.ndarray,
+    spacing: tuple[float, float, float],
+    noise_hu: float,
+    blur_mm: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The scanner: white noise, then a Gaussian point-spread function (``blur_mm`` sigma),
+    which blurs edges (partial volume) and correlates the noise as in real CT; the noise is
+    scaled so that its standard deviation after the blur is ``noise_hu``. Returns int16 HU."""
+    sigma = blur_mm / np.asarray(spacing, dtype=float)
+    gain = 1.0
+    for s in sigma:  # variance kept by a discrete Gaussian kernel = sum of squared weights
+        delta = np.zeros(64)
+        delta[32] = 1.0
+        gain *= float(np.sqrt(np.sum(ndimage.gaussian_filter1d(delta, s) ** 2)))
+    noise = rng.standard_normal(hu.shape, dtype=np.float32)
+    noise *= np.float32(noise_hu / gain)
+    hu += noise
+    del noise
+    ndimage.gaussian_filter(hu, sigma, output=hu)
+    np.clip(hu, *HU_RANGE, out=hu)
+    return np.rint(hu, out=hu).astype(np.int16)

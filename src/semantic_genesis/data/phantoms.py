@@ -1,0 +1,290 @@
+"""`semgen phantoms`: a synthetic chest-CT cohort with nodules, the built-in data.
+
+Real chest CT cohorts (LUNA16, LIDC) cannot be downloaded here (data-sources.md), so the demo and
+the tests use phantoms realistic enough for what Semantic Genesis assumes (method.md §1-§2): air
+outside the body, skin, fat, muscle, two lungs at about -850 HU with a branching vessel tree,
+heart, aorta, airway, spine and ribs, scanner noise and blur, and patients that vary in size,
+position, lung volume and scan coverage. Each patient has 1-3 nodules (3-30 mm, solid or
+part-solid) with masks, so the same folder serves the target tasks: nodule false-positive
+reduction (``candidates.csv``) and nodule segmentation (``labels/``).
+
+Output folder (a LUNA16-style layout that ``semgen prepare`` and ``semgen finetune`` read):
+
+- ``images/<id>.nii.gz``: int16 HU, spacing and origin in the header (ITK/LPS world);
+- ``labels/<id>.nii.gz``: uint8 nodule masks (1 = nodule);
+- ``annotations.csv``: ``seriesuid,coordX,coordY,coordZ,diameter_mm`` (nodules, world mm);
+- ``candidates.csv``: ``seriesuid,coordX,coordY,coordZ,class`` (+ ``kind``), world mm;
+- ``nodules.csv``: annotations plus kind (solid / part-solid) and mask voxels;
+- ``patients.csv``: one row per patient (family, body size, lung volume, nodules, ...);
+- ``phantoms.json``: the config, the patient ids and ``run_info``.
+
+World millimetres are what SimpleITK reports for the NIfTI files (LPS), as LUNA16's are for its
+``.mhd`` files, so ``Volume.world_to_voxel`` maps a coordinate to its voxel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semantic_genesis.data.anatomy import NOMINAL_FOV_MM
+from semantic_genesis.data.patient import PhantomPatient, make_patient, patient_id
+from semantic_genesis.manifests import read_csv, write_csv
+from semantic_genesis.utils.atomic import write_json
+from semantic_genesis.utils.config import to_dict
+from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.progress import progress, say
+
+ANNOTATION_COLUMNS = ["seriesuid", "coordX", "coordY", "coordZ", "diameter_mm"]
+CANDIDATE_COLUMNS = ["seriesuid", "coordX", "coordY", "coordZ", "class"]
+#: bump when the same config would draw different patients (cached patients are then redone)
+GENERATOR_VERSION = 1
+PATIENT_COLUMNS = [
+    "id",
+    "family",
+    "shape_x",
+    "shape_y",
+    "shape_z",
+    "spacing_x",
+    "spacing_y",
+    "spacing_z",
+    "origin_x",
+    "origin_y",
+    "origin_z",
+    "body_width_mm",
+    "body_depth_mm",
+    "lung_volume_ml",
+    "noise_hu",
+    "n_nodules",
+    "n_candidates",
+]
+
+
+@dataclass
+class PhantomConfig:
+    """What to generate. ``workers`` changes only the speed, never the output.
+
+    Attributes:
+        n: number of patients.
+        seed: the cohort seed; patient ``i`` depends only on ``(seed, i)``.
+        spacing: voxel size (mm) along x, y, z. The default 1.5 x 1.5 x 2 mm makes the
+            reference's 64 x 64 x 32 cube (method.md §2.4) 96 x 96 x 64 mm, which fits in the
+            phantom lungs, and gives 150 slices (the reference needs at least 96).
+        shape: grid size (x, y, z); None covers the nominal 350 x 350 x 300 mm field of view.
+            Other shapes stretch the anatomy to the field of view (keeping it proportional);
+            e.g. ``shape=(96, 96, 64)`` with ``spacing=(3.6, 3.6, 4.6)`` for fast tests.
+        families: 0 for independent patients; F > 0 for F families of near-identical anatomy
+            (patient ``i`` is in family ``i % F``), to test neighbour search.
+        nodules: (min, max) nodules per patient.
+        nodule_diameter_mm: (min, max) diameter, drawn log-uniformly.
+        part_solid_fraction: share of nodules >= 6 mm with a ground-glass rim.
+        negatives: false-positive candidates per patient.
+        noise_hu: (min, max) noise standard deviation per patient.
+        blur_mm: sigma of the scanner's point-spread function.
+        workers: processes (1 = in this process).
+    """
+
+    n: int = 32
+    seed: int = 0
+    spacing: tuple[float, float, float] = (1.5, 1.5, 2.0)
+    shape: tuple[int, int, int] | None = None
+    families: int = 0
+    nodules: tuple[int, int] = (1, 3)
+    nodule_diameter_mm: tuple[float, float] = (3.0, 30.0)
+    part_solid_fraction: float = 0.35
+    negatives: int = 20
+    noise_hu: tuple[float, float] = (12.0, 30.0)
+    blur_mm: float = 0.7
+    workers: int = 1
+
+    def grid_shape(self) -> tuple[int, int, int]:
+        """``shape``, or the nominal field of view divided by ``spacing``."""
+        fov = np.asarray(NOMINAL_FOV_MM)
+        shape = self.shape or np.rint(fov / np.asarray(self.spacing, dtype=float))
+        x, y, z = (int(v) for v in shape)
+        return x, y, z
+
+    def validate(self) -> None:
+        if self.n < 1:
+            raise SemgenError(f"n must be at least 1, got {self.n}")
+        if len(self.spacing) != 3 or min(self.spacing) <= 0:
+            raise SemgenError(f"spacing must be three positive numbers, got {self.spacing}")
+        if min(self.grid_shape()) < 16:
+            raise SemgenError(f"shape {self.grid_shape()} is too small (at least 16 voxels)")
+        lo, hi = self.nodule_diameter_mm
+        if not 0 < lo <= hi:
+            raise SemgenError(f"nodule_diameter_mm must be 0 < min <= max, got {lo, hi}")
+        if not 0 <= self.nodules[0] <= self.nodules[1]:
+            raise SemgenError(f"nodules must be 0 <= min <= max, got {self.nodules}")
+
+    def fingerprint(self) -> str:
+        """Hash of everything that decides the output (not ``workers``)."""
+        data = {k: v for k, v in to_dict(self).items() if k != "workers"}
+        data.update(shape=list(self.grid_shape()), generator=GENERATOR_VERSION)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def generate_phantoms(out_dir: str | Path, config: PhantomConfig | None = None) -> list[Path]:
+    """Generate the cohort into ``out_dir``; returns the image paths, in patient order.
+
+    Re-running with the same config reuses the patients already written (each patient's rows
+    are kept in ``meta/<id>.json`` next to its files, written last), so a killed run resumes;
+    patients beyond ``n`` from an earlier run are removed. With ``workers`` > 1 the patients
+    are made in spawned processes, so a script must call this under
+    ``if __name__ == "__main__":``.
+    """
+    config = config or PhantomConfig()
+    config.validate()
+    out = Path(out_dir)
+    ids = [patient_id(i) for i in range(config.n)]
+    _remove_stale(out, set(ids))
+    todo = [i for i, pid in enumerate(ids) if _load_meta(out, pid, config) is None]
+    if len(todo) < len(ids):
+        say(f"phantoms: {len(ids) - len(todo)} of {len(ids)} patients already in {out}")
+    workers = max(1, min(config.workers, len(todo)))
+    bar = progress(total=len(todo), desc="phantoms", unit="patient")
+    if workers == 1:
+        for i in todo:
+            _generate_one(out, i, config)
+            bar.update()
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            for _ in pool.map(_generate_one, [out] * len(todo), todo, [config] * len(todo)):
+                bar.update()
+    bar.close()
+    metas = [_load_meta(out, pid, config) for pid in ids]
+    _write_tables(out, config, [m for m in metas if m is not None])
+    return [out / "images" / f"{pid}.nii.gz" for pid in ids]
+
+
+def _generate_one(out: Path, index: int, config: PhantomConfig) -> None:
+    """Make one patient and write its image, label and rows (the rows last)."""
+    from semantic_genesis.io import Volume, write_nifti
+
+    patient = make_patient(
+        index,
+        config.seed,
+        config.grid_shape(),
+        config.spacing,
+        config.families,
+        config.nodules,
+        config.nodule_diameter_mm,
+        config.part_solid_fraction,
+        config.negatives,
+        config.noise_hu,
+        config.blur_mm,
+    )
+    for folder, array in (("images", patient.image), ("labels", patient.label)):
+        write_nifti(
+            Volume(array, patient.spacing, patient.origin), out / folder / f"{patient.id}.nii.gz"
+        )
+    write_json(
+        out / "meta" / f"{patient.id}.json", {"fingerprint": config.fingerprint(), **_rows(patient)}
+    )
+
+
+def _rows(p: PhantomPatient) -> dict[str, Any]:
+    """The table rows of one patient (floats rounded to 0.01 mm / 0.1 ml)."""
+
+    def xyz(v: Any) -> dict[str, float]:
+        return {"coordX": round(v[0], 2), "coordY": round(v[1], 2), "coordZ": round(v[2], 2)}
+
+    nodules = [
+        {
+            "seriesuid": p.id,
+            **xyz(n.centre),
+            "diameter_mm": round(n.diameter, 2),
+            "kind": n.kind,
+            "mask_voxels": v,
+        }
+        for n, v in zip(p.nodules, p.mask_voxels, strict=True)
+    ]
+    candidates = [
+        {"seriesuid": p.id, **xyz(c.world), "class": c.label, "kind": c.kind} for c in p.candidates
+    ]
+    a = p.anatomy
+    patient = {
+        "id": p.id,
+        "family": "" if p.family is None else p.family,
+        "shape_x": p.image.shape[0],
+        "shape_y": p.image.shape[1],
+        "shape_z": p.image.shape[2],
+        "spacing_x": p.spacing[0],
+        "spacing_y": p.spacing[1],
+        "spacing_z": p.spacing[2],
+        "origin_x": round(p.origin[0], 3),
+        "origin_y": round(p.origin[1], 3),
+        "origin_z": round(p.origin[2], 3),
+        "body_width_mm": round(2 * a.body_half_width * a.scale[0], 1),
+        "body_depth_mm": round(2 * a.body_half_depth * a.scale[1], 1),
+        "lung_volume_ml": round(p.lung_volume_ml, 1),
+        "noise_hu": round(a.noise_hu, 1),
+        "n_nodules": len(p.nodules),
+        "n_candidates": len(p.candidates),
+    }
+    return {"patient": patient, "nodules": nodules, "candidates": candidates}
+
+
+def _load_meta(out: Path, pid: str, config: PhantomConfig) -> dict[str, Any] | None:
+    """A finished patient's rows, if it was made with this config and its files exist."""
+    path = out / "meta" / f"{pid}.json"
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("fingerprint") != config.fingerprint():
+        return None
+    if not all((out / d / f"{pid}.nii.gz").is_file() for d in ("images", "labels")):
+        return None
+    return meta
+
+
+def _remove_stale(out: Path, keep: set[str]) -> None:
+    """Delete what a killed run left half-way (``.tmp-*`` files) and the patients of an
+    earlier, larger run, so the folder holds this cohort only."""
+    for folder, suffix in (("images", ".nii.gz"), ("labels", ".nii.gz"), ("meta", ".json")):
+        for path in (out / folder).glob(".tmp-*"):
+            path.unlink(missing_ok=True)
+        for path in (out / folder).glob(f"phantom-*{suffix}"):
+            if path.name[: -len(suffix)] not in keep:
+                path.unlink()
+
+
+def _write_tables(out: Path, config: PhantomConfig, metas: list[dict[str, Any]]) -> None:
+    from semantic_genesis.utils.provenance import run_info
+
+    nodules = [r for m in metas for r in m["nodules"]]
+    write_csv(
+        out / "annotations.csv",
+        ANNOTATION_COLUMNS,
+        [{k: r[k] for k in ANNOTATION_COLUMNS} for r in nodules],
+    )
+    write_csv(out / "nodules.csv", ANNOTATION_COLUMNS, nodules)
+    write_csv(
+        out / "candidates.csv", CANDIDATE_COLUMNS, [r for m in metas for r in m["candidates"]]
+    )
+    write_csv(out / "patients.csv", PATIENT_COLUMNS, [m["patient"] for m in metas])
+    write_json(
+        out / "phantoms.json",
+        {
+            "config": to_dict(config),
+            "fingerprint": config.fingerprint(),
+            "shape": list(config.grid_shape()),
+            "ids": [m["patient"]["id"] for m in metas],
+            "labels": {"0": "background", "1": "nodule"},
+            "world": "ITK/LPS millimetres, as SimpleITK reads the NIfTI headers",
+            "run_info": run_info(),
+        },
+    )
+
+
+def read_annotations(folder: str | Path) -> list[dict[str, str]]:
+    """The ``annotations.csv`` rows of a phantom (or LUNA16) folder."""
+    return read_csv(Path(folder) / "annotations.csv", ANNOTATION_COLUMNS)
