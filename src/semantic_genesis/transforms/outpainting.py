@@ -1,0 +1,66 @@
+"""Out-painting: keep random boxes of the original, fill everything else with noise.
+
+method.md §3.1/§3.2: start from a U[0, 1) noise cube and copy back one box of the original,
+side ``dim - U{3 * dim // 7 .. 4 * dim // 7}`` (64 -> [28, 37], 32 -> [14, 19]), corner in
+``[3, dim - side - 3]``. Semantic Genesis' PyTorch loader keeps exactly one box; Models Genesis
+keeps up to 4 more, each added with probability 0.95 (the union of kept boxes shows the
+original).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from semantic_genesis.transforms.base import (
+    Params,
+    Perturbation,
+    box_mask,
+    fill_noise,
+    sample_boxes,
+)
+
+
+class OutPainting(Perturbation):
+    """Replace everything outside random kept boxes with U[0, 1) noise.
+
+    Args:
+        n_boxes: at most this many kept boxes (SG: 1, MG: 5); the first is always kept.
+        continue_prob: each further box is kept only if a draw ``< continue_prob`` succeeds
+            (MG: 0.95).
+        margin: smallest distance of a box from the cube's faces (3).
+        prob: probability per sample.
+
+    Params: ``corner``, ``size`` ``(N, n_boxes, 3)`` and ``enabled`` ``(N, n_boxes)``.
+    """
+
+    name = "out-paint"
+
+    def __init__(
+        self, n_boxes: int = 1, continue_prob: float = 1.0, margin: int = 3, prob: float = 1.0
+    ) -> None:
+        super().__init__(prob)
+        self.n_boxes = n_boxes
+        self.continue_prob = continue_prob
+        self.margin = margin
+
+    def sample(self, x: torch.Tensor, generator: torch.Generator | None) -> Params:
+        dims = torch.tensor(x.shape[2:])
+        lo, hi = dims - 4 * dims // 7, dims - 3 * dims // 7
+        return sample_boxes(
+            x.shape[0],
+            x.shape[2:],
+            lo.clamp(min=1),
+            hi.clamp(min=1),
+            self.n_boxes,
+            self.continue_prob,
+            True,
+            self.margin,
+            generator,
+            x.device,
+        )
+
+    def apply(
+        self, x: torch.Tensor, params: Params, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        keep = box_mask(params["corner"], params["size"], params["enabled"], x.shape[2:])
+        return fill_noise(x, ~keep, generator)
