@@ -1,0 +1,120 @@
+"""From discovered classes to the ``patterns.csv`` rows and the ``patterns.png`` montage.
+
+Every instance of a class is the base crop at the class's corner in one neighbour (method.md
+§2.5). Unlike the reference, which crops neighbours without any bounds check (§9.6), a crop must
+fit the *neighbour's* volume: a neighbour that cannot hold it is skipped (``skip``, its rank
+stays as a gap in ``patterns.csv``) or its crop is moved the least needed to fit (``clamp``);
+either way it is recorded in ``discover.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from semantic_genesis.discovery.coordinates import fit_corner
+from semantic_genesis.manifests import CohortRecord, PatternRecord, open_volume
+from semantic_genesis.utils.atomic import atomic_path
+
+
+@dataclass(frozen=True)
+class DiscoveredClass:
+    """One class: its reference patient (``unit`` = position in the reference order), corner,
+    air score, and neighbour patient ids (nearest first; train starts with the reference)."""
+
+    cls: int
+    unit: int
+    patient_id: str
+    corner: tuple[int, int, int]
+    score: float
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+
+
+def instances(classes: list[DiscoveredClass], records: dict[str, CohortRecord],
+              patch: tuple[int, int, int], mode: str = "skip"
+              ) -> tuple[list[PatternRecord], list[dict], list[dict]]:
+    """The pattern rows of every class, plus the neighbours skipped and the crops clamped.
+
+    Returns:
+        ``(rows, skipped, clamped)``; ``skipped``/``clamped`` hold one dict per neighbour
+        (class, split, rank, patient id, its shape, and the corner used or refused).
+    """
+    rows: list[PatternRecord] = []
+    skipped: list[dict] = []
+    clamped: list[dict] = []
+    for c in classes:
+        for split, ids in (("train", c.train), ("val", c.val)):
+            for rank, pid in enumerate(ids):
+                shape = records[pid].shape
+                corner = fit_corner(c.corner, shape, patch, mode)
+                info = {"class": c.cls, "split": split, "rank": rank, "patient_id": pid,
+                        "shape": list(shape), "corner": list(c.corner)}
+                if corner is None:
+                    skipped.append({**info, "reason": "the crop does not fit this volume"})
+                    continue
+                if corner != c.corner:
+                    clamped.append({**info, "moved_to": list(corner)})
+                rows.append(PatternRecord(cls=c.cls, split=split, patient_id=pid, rank=rank,
+                                          x=corner[0], y=corner[1], z=corner[2], size=patch))
+    return rows, skipped, clamped
+
+
+def _central_slice(cohort_dir: str | Path, record: CohortRecord, r: PatternRecord) -> np.ndarray:
+    vol = open_volume(cohort_dir, record)
+    return np.asarray(vol[r.x:r.x + r.size[0], r.y:r.y + r.size[1], r.z + r.size[2] // 2],
+                      dtype=np.float32)
+
+
+def save_montage(path: str | Path, cohort_dir: str | Path, records: dict[str, CohortRecord],
+                 rows: list[PatternRecord], max_classes: int = 12, n_neighbours: int = 5
+                 ) -> Path | None:
+    """``patterns.png``: a row per class (the first ``max_classes``), showing the central
+    axial slice of the reference crop and of its ``n_neighbours`` nearest training neighbours
+    and nearest validation neighbour, so a person can see that a class is one pattern.
+
+    The tiles are laid out in one mosaic image (one matplotlib axes, fast to draw)."""
+    by_class: dict[int, list[PatternRecord]] = {}
+    for r in rows:
+        by_class.setdefault(r.cls, []).append(r)
+    shown = sorted(by_class)[:max(0, max_classes)]
+    if not shown:
+        return None
+    panels = []
+    for c in shown:
+        train = sorted((r for r in by_class[c] if r.split == "train"), key=lambda r: r.rank)
+        val = sorted((r for r in by_class[c] if r.split == "val"), key=lambda r: r.rank)
+        panels.append(train[:n_neighbours + 1] + val[:1])
+    tile_w, tile_h = rows[0].size[0], rows[0].size[1]
+    gap, label = max(2, tile_w // 16), max(6, tile_h // 5)
+    ncols = max(len(p) for p in panels)
+    mosaic = np.ones(((tile_h + label + gap) * len(shown), (tile_w + gap) * ncols), np.float32)
+    texts = []
+    for i, panel in enumerate(panels):
+        top = i * (tile_h + label + gap) + label
+        for j, r in enumerate(panel):
+            left = j * (tile_w + gap)
+            mosaic[top:top + tile_h, left:left + tile_w] = _central_slice(
+                cohort_dir, records[r.patient_id], r).T[::-1]
+            tag = "ref" if r.rank == 0 and r.split == "train" else f"{r.split[0]}{r.rank}"
+            texts.append((left, top - 1, f"{tag} {r.patient_id}"))
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+
+    height, width = mosaic.shape
+    fig = Figure(figsize=(max(4.0, width / 80), max(2.0, height / 80 + 0.6)))  # 1.5 px/voxel
+    ax = fig.add_axes((0.06, 0.0, 0.94, 0.92))
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    for x, y, text in texts:
+        ax.text(x, y, text, fontsize=5, va="bottom", ha="left")
+    for i, c in enumerate(shown):
+        ax.text(-gap, i * (tile_h + label + gap) + label + tile_h / 2, f"class {c}",
+                rotation=90, va="center", ha="right", fontsize=7)
+    fig.suptitle("Discovered classes, one per row: central slice of the reference crop (ref),\n"
+                 "its nearest training (t<rank>) and validation (v<rank>) neighbours",
+                 fontsize=7)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120)
+    return Path(path)
