@@ -189,3 +189,16 @@ def test_worker_memory_stays_flat_over_10000_patterns(tmp_path, synthetic_cohort
     assert report["len"] == 30_000 and report["items"] == len(range(0, 30_000, 30))
     assert report["nbytes"] <= 40 * 10_000  # compact arrays, no per-row objects or cubes
     assert 0 < report["worker_peak_rss_mib"] < 1024
+
+
+def test_depth_preserving_resize_equals_trilinear() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from semantic_genesis.datasets import _resize
+
+    cube = torch.rand(1, 57, 71, 16)
+    fast = _resize(cube, (32, 32, 16))
+    ref = F.interpolate(cube[None], size=(32, 32, 16), mode="trilinear", align_corners=False)[0]
+    assert fast.shape == (1, 32, 32, 16)
+    torch.testing.assert_close(fast, ref, atol=1e-6, rtol=0)

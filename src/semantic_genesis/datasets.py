@@ -216,9 +216,7 @@ class PatternDataset(Dataset):
         block = self._volume(patient)[x : x + sx, y : y + sy, z : z + sz]
         cube = torch.from_numpy(np.array(block, dtype=np.float32))[None]
         if tuple(cube.shape[1:]) != self.patch:
-            cube = F.interpolate(
-                cube[None], size=self.patch, mode="trilinear", align_corners=False
-            )[0]
+            cube = _resize(cube, self.patch)
         return cube
 
     def __getitem__(self, index: int):
@@ -234,3 +232,16 @@ class PatternDataset(Dataset):
         state = self.__dict__.copy()
         state["_cache"] = OrderedDict()  # memory maps are reopened in each process
         return state
+
+
+def _resize(cube: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
+    """Resize a (1, X, Y, Z) cube to ``size`` (linear interpolation).
+
+    Multi-resolution crops keep their depth (method.md §2.5), and then trilinear interpolation
+    equals a bilinear in-plane resize with the slices as channels, which is about 10x cheaper.
+    """
+    if cube.shape[-1] == size[2]:
+        planes = cube[0].permute(2, 0, 1)[None]  # (1, Z, X, Y)
+        out = F.interpolate(planes, size=size[:2], mode="bilinear", align_corners=False)
+        return out[0].permute(1, 2, 0)[None].contiguous()
+    return F.interpolate(cube[None], size=size, mode="trilinear", align_corners=False)[0]
