@@ -25,3 +25,10 @@ def test_python_dash_m_works() -> None:
     out = subprocess.run([sys.executable, "-m", "semantic_genesis", "--version"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.startswith("semantic-genesis ")
+
+
+def test_warnings_are_one_line() -> None:
+    from semantic_genesis.cli import _one_line_warning
+
+    line = _one_line_warning("K clipped to 4", UserWarning, "x.py", 3)
+    assert line == "semgen: warning: K clipped to 4\n"
