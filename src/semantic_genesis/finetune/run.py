@@ -1,0 +1,110 @@
+"""``finetune()``: one target-task run, from a data folder to metrics.json.
+
+Outputs in ``out_dir``: ``config.yaml`` (the config), ``metrics.json`` (test metrics, best
+epoch, epochs to best, learning curves, data counts, the initialisation and its load report,
+run_info), ``curves.png``, predictions (``predictions.csv`` for classification,
+``predictions/<id>.nii.gz`` masks for segmentation) and, with ``save_model``, ``model.pt``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from semantic_genesis.finetune.config import FinetuneConfig
+from semantic_genesis.utils.atomic import write_json
+from semantic_genesis.utils.config import save_config, to_dict
+from semantic_genesis.utils.progress import say
+
+METRICS_JSON = "metrics.json"
+
+
+@dataclass
+class FinetuneResult:
+    """The headline numbers of a run (everything else is in ``metrics.json``)."""
+
+    out_dir: Path
+    metric: str  # "auc" (classify) or "iou" (segment)
+    score: float  # the test value of ``metric``
+    test: dict[str, Any]
+    best_epoch: int
+    epochs_run: int
+
+
+def finetune(data_dir: str | Path, out_dir: str | Path,
+             config: FinetuneConfig | None = None, save_model: bool = True,
+             notes: str = "") -> FinetuneResult:
+    """Fine-tune ``config.init`` on the target task in ``data_dir`` and test it.
+
+    Args:
+        data_dir: a LUNA16-style folder (``subset*/*.mhd`` or ``images/``, ``candidates.csv``)
+            for classification; ``images/`` and ``labels/`` for segmentation.
+        out_dir: where the outputs go (created).
+        config: the run's settings (defaults: classification from scratch).
+        save_model: also write the fine-tuned weights (``model.pt``, with a model card).
+        notes: what a reader of metrics.json must know about the data (e.g. how small it is).
+    """
+    from semantic_genesis.finetune.data import VolumeCache
+    from semantic_genesis.finetune.plots import plot_curves
+    from semantic_genesis.finetune.tasks.common import resolve_device
+    from semantic_genesis.utils.provenance import run_info
+    from semantic_genesis.utils.seed import seed_everything
+
+    config = config or FinetuneConfig()
+    recipe = config.resolved_recipe()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out / "config.yaml")
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    cache = VolumeCache(Path(config.cache_dir) if config.cache_dir else out / "cache",
+                        config.modality, config.window)
+    t0 = time.perf_counter()
+    if config.task == "classify":
+        from semantic_genesis.finetune.tasks.classify import run_classify as run_task
+    else:
+        from semantic_genesis.finetune.tasks.segment import run_segment as run_task
+    outcome = run_task(Path(data_dir), out, config, recipe, cache, device)
+    fit = outcome.fit
+    score = float(outcome.test[outcome.metric])
+    metrics = {
+        "task": config.task, "init": config.init, "metric": outcome.metric, "score": score,
+        "test": outcome.test, "best_epoch": fit.best_epoch, "epochs_to_best": fit.best_epoch,
+        "epochs_run": len(fit.history), "stopped_early": fit.stopped_early,
+        "best_val_loss": fit.best_val_loss, "label_fraction": config.label_fraction,
+        "seed": config.seed, "data_dir": str(Path(data_dir).resolve()), "notes": notes,
+        "data": outcome.data,
+        "initialisation": outcome.init, "recipe": dataclasses.asdict(recipe),
+        "config": to_dict(config), "device": str(device),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "history": [dataclasses.asdict(h) for h in fit.history], "run_info": run_info(),
+    }
+    plot_curves(fit.history, out / "curves.png", "AUC" if outcome.metric == "auc" else "Dice",
+                fit.best_epoch, f"{config.task} from {Path(config.init).name}: test "
+                f"{outcome.metric} {score:.3f}")
+    if save_model:
+        _save_model(outcome, config, recipe.patch, out / "model.pt")
+    write_json(out / METRICS_JSON, metrics)
+    say(f"finetune {config.task} ({config.init}): test {outcome.metric} = {score:.4f}, "
+        f"best epoch {fit.best_epoch} of {len(fit.history)} -> {out}")
+    return FinetuneResult(out, outcome.metric, score, outcome.test, fit.best_epoch,
+                          len(fit.history))
+
+
+def _save_model(outcome: Any, config: FinetuneConfig, patch: tuple[int, int, int],
+                path: Path) -> None:
+    from semantic_genesis.models import ModelCard
+    from semantic_genesis.models.checkpoint import save_checkpoint
+
+    init = outcome.init
+    classify = config.task == "classify"
+    card = ModelCard(architecture="encoder3d" if classify else "unet3d", width=init["width"],
+                     n_classes=1 if classify else outcome.data["n_labels"], norm=init["norm"],
+                     head="mlp", patch_size=patch, modality=config.modality,
+                     pretext=f"finetune-{config.task}", semantic=False,
+                     notes={"init": config.init, "linear_probe": config.linear_probe})
+    state = {k: v.detach().cpu() for k, v in outcome.model.state_dict().items()}
+    save_checkpoint({"state_dict": state, "model_card": card.to_dict()}, path)

@@ -1,0 +1,1 @@
+"""The two kinds of target task: classifying candidate cubes and segmenting volumes."""

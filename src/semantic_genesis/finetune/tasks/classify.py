@@ -1,0 +1,185 @@
+"""Candidate classification (the NCC recipe: LUNA16 nodule false-positive reduction).
+
+Each candidate of ``candidates.csv`` (world mm) is mapped to a voxel index with the scan's ITK
+geometry (``Volume.world_to_voxel``) and a cube of the recipe's patch (64x64x32) is cut around it,
+zero-padded at the scan's border. Training balances the classes by sampling: every epoch sees
+each example of the rarer class once and as many randomly drawn examples of the other.
+Loss: binary cross-entropy on the logits; metric: ROC AUC (method.md §7.2).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from semantic_genesis.finetune.backbone import build_model, set_train_mode
+from semantic_genesis.finetune.config import FinetuneConfig
+from semantic_genesis.finetune.data import (
+    Candidate,
+    VolumeCache,
+    extract_cube,
+    find_images,
+    read_candidates,
+    split_cases,
+    subsample,
+)
+from semantic_genesis.finetune.metrics import roc_auc
+from semantic_genesis.finetune.recipes import Recipe
+from semantic_genesis.finetune.tasks.common import TaskOutcome, batches, random_flips, to_tensor
+from semantic_genesis.finetune.trainer import fit
+from semantic_genesis.manifests import write_csv
+from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.progress import progress
+from semantic_genesis.utils.seed import derive_rng
+
+
+@dataclass
+class CubeSet:
+    """Cubes cut around candidates: float16 (N, X, Y, Z) in [0, 1], labels (N,)."""
+
+    cubes: np.ndarray
+    labels: np.ndarray
+    candidates: list[Candidate]
+
+
+def select_candidates(data_dir: Path, cfg: FinetuneConfig
+                      ) -> tuple[dict[str, list[Candidate]], dict[str, Path], dict[str, Any]]:
+    """The candidates of each split (train already reduced to the label fraction)."""
+    images = find_images(data_dir)
+    path = Path(data_dir) / cfg.candidates
+    every = read_candidates(path)
+    usable = [c for c in every if c.seriesuid in images]
+    if not usable:
+        raise SemgenError(f"none of the {len(every)} candidates has its scan in the data folder",
+                          path)
+    if {c.label for c in usable} - {0, 1}:
+        raise SemgenError("classification supports the binary classes 0 and 1", path)
+    split = split_cases(sorted({c.seriesuid for c in usable}), cfg.split_seed,
+                        (cfg.val_fraction, cfg.test_fraction), images,
+                        Path(data_dir) / "split.csv")
+    by_split: dict[str, list[Candidate]] = defaultdict(list)
+    for c in usable:
+        if c.seriesuid in split:
+            by_split[split[c.seriesuid]].append(c)
+    info: dict[str, Any] = {"candidates_file": str(path), "candidates_without_scan":
+                            len(every) - len(usable), "notes": []}
+    for name in list(by_split):
+        pos = [c for c in by_split[name] if c.label == 1]
+        neg = [c for c in by_split[name] if c.label == 0]
+        cap = int(round(cfg.negatives_per_positive * len(pos)))
+        if cfg.negatives_per_positive > 0 and len(neg) > cap:
+            keep = derive_rng(cfg.split_seed, "negatives", name).choice(len(neg), cap,
+                                                                       replace=False)
+            neg = [neg[i] for i in sorted(keep)]
+            info["notes"].append(f"{name}: kept {cap} negatives ({cfg.negatives_per_positive:g} "
+                                 "per positive)")
+        if name == "train":
+            pos = subsample(pos, cfg.label_fraction, cfg.seed, "labels-positive")
+            neg = subsample(neg, cfg.label_fraction, cfg.seed, "labels-negative")
+        by_split[name] = pos + neg
+    if not by_split.get("val"):
+        by_split["val"] = by_split["train"]
+        info["notes"].append("no validation scans: validation uses the training candidates")
+    if {c.label for c in by_split["train"]} != {0, 1}:
+        raise SemgenError("the training scans need candidates of both classes "
+                          "(raise --label-fraction or add scans)", path)
+    for name, cands in by_split.items():
+        info[f"{name}_candidates"] = len(cands)
+        info[f"{name}_positives"] = sum(c.label for c in cands)
+        info[f"{name}_scans"] = len({c.seriesuid for c in cands})
+    return dict(by_split), images, info
+
+
+def cut_cubes(candidates: list[Candidate], images: dict[str, Path], cache: VolumeCache,
+              patch: tuple[int, int, int]) -> CubeSet:
+    """Cut one cube per candidate, reading each scan once."""
+    cubes = np.zeros((len(candidates), *patch), dtype=np.float16)
+    by_series: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(candidates):
+        by_series[c.seriesuid].append(i)
+    for uid in progress(sorted(by_series), desc="cubes"):
+        vol = cache.image(images[uid])
+        idx = by_series[uid]
+        centers = vol.world_to_voxel(np.array([candidates[i].world for i in idx]))
+        for i, center in zip(idx, centers, strict=True):
+            cubes[i] = extract_cube(vol.array, center, patch)
+    return CubeSet(cubes, np.array([c.label for c in candidates], dtype=np.int64), candidates)
+
+
+def balanced_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One epoch: every example of the rarer class and as many drawn from the other, shuffled."""
+    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    rare, common = (pos, neg) if len(pos) <= len(neg) else (neg, pos)
+    picked = rng.choice(common, size=len(rare), replace=False)
+    return rng.permutation(np.concatenate([rare, picked]))
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, cubes: np.ndarray, batch_size: int,
+                   device: torch.device) -> np.ndarray:
+    """Logits of the positive class for every cube (model in eval mode)."""
+    set_train_mode(model, False)
+    out = [model(to_tensor(cubes[s], device))[:, 0].float().cpu() for s in
+           batches(len(cubes), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+
+
+def run_classify(data_dir: Path, out_dir: Path, cfg: FinetuneConfig, recipe: Recipe,
+                 cache: VolumeCache, device: torch.device) -> TaskOutcome:
+    """Fine-tune and test a candidate classifier; write predictions.csv."""
+    splits, images, info = select_candidates(data_dir, cfg)
+    sets = {name: cut_cubes(c, images, cache, recipe.patch) for name, c in splits.items()}
+    model, init_info = build_model("classify", 1, cfg.init, cfg.width, cfg.norm,
+                                   cfg.freeze_encoder, cfg.linear_probe)
+    model.to(device)
+    rng = derive_rng(cfg.seed, "classify-train")
+    torch.manual_seed(cfg.seed)
+    train = sets["train"]
+
+    def train_epoch(opt: torch.optim.Optimizer) -> float:
+        set_train_mode(model, True)
+        order = balanced_order(train.labels, rng)
+        if cfg.steps_per_epoch:
+            order = rng.choice(order, cfg.steps_per_epoch * recipe.batch_size, replace=True)
+        losses = []
+        for s in batches(len(order), recipe.batch_size):
+            idx = np.sort(order[s])
+            x = to_tensor(train.cubes[idx], device)
+            y = torch.from_numpy(train.labels[idx]).float().to(device)
+            if cfg.augment:
+                (x,) = random_flips([x], rng)
+            loss = F.binary_cross_entropy_with_logits(model(x)[:, 0], y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return float(np.mean(losses))
+
+    def validate() -> tuple[float, float]:
+        val = sets["val"]
+        logits = predict_logits(model, val.cubes, recipe.batch_size, device)
+        loss = F.binary_cross_entropy_with_logits(torch.from_numpy(logits),
+                                                  torch.from_numpy(val.labels).float())
+        return float(loss), roc_auc(logits, val.labels)
+
+    result = fit(model, recipe, cfg.epochs, train_epoch, validate, desc="finetune classify")
+    test = sets["test"]
+    prob = torch.sigmoid(torch.from_numpy(
+        predict_logits(model, test.cubes, recipe.batch_size, device))).numpy()
+    metrics = {"auc": roc_auc(prob, test.labels),
+               "accuracy": float(np.mean((prob >= 0.5) == (test.labels == 1))),
+               "probability_min": float(prob.min()), "probability_max": float(prob.max()),
+               "n": len(prob), "positives": int(test.labels.sum())}
+    if cfg.save_predictions:
+        write_csv(Path(out_dir) / "predictions.csv",
+                  ["seriesuid", "coordX", "coordY", "coordZ", "class", "probability"],
+                  [{"seriesuid": c.seriesuid, "coordX": c.world[0], "coordY": c.world[1],
+                    "coordZ": c.world[2], "class": c.label, "probability": f"{p:.6f}"}
+                   for c, p in zip(test.candidates, prob, strict=True)])
+    return TaskOutcome("auc", metrics, result, info, init_info, model)

@@ -1,0 +1,75 @@
+"""A tiny grid: results table and plot, and a resumed run that skips finished cells."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from semantic_genesis.cli import main
+from semantic_genesis.finetune import load_benchmark_config, run_benchmark
+from semantic_genesis.models import ModelCard, create_model
+from semantic_genesis.models.checkpoint import save_checkpoint
+from semantic_genesis.utils.errors import SemgenError
+
+
+def _config(tmp_path: Path, data: Path, epochs: int = 1) -> Path:
+    torch.manual_seed(0)
+    model = create_model("ynet3d", width=8, n_classes=3)
+    save_checkpoint({"state_dict": model.state_dict(),
+                     "model_card": ModelCard(architecture="ynet3d", width=8,
+                                             n_classes=3).to_dict()}, tmp_path / "mg.pt")
+    cfg = {"inits": {"scratch": "scratch", "mg": "mg.pt"}, "seeds": [0, 1],
+           "label_fractions": [1.0],
+           "settings": {"epochs": epochs, "patch": [16, 16, 16], "batch_size": 4,
+                        "steps_per_epoch": 1},
+           "tasks": [{"name": "tiny-ncc", "data": str(data), "task": "classify"}]}
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_tiny_grid_table_plot_and_resume(tiny_data: Path, tmp_path: Path) -> None:
+    path = _config(tmp_path, tiny_data)
+    config = load_benchmark_config(path)
+    assert config.inits["mg"] == str((tmp_path / "mg.pt").resolve())
+    out = tmp_path / "out"
+    first = run_benchmark(config, out)
+    assert (first.ran, first.skipped) == (4, 0)
+    with open(out / "results.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4 and {r["init"] for r in rows} == {"scratch", "mg"}
+    md = (out / "results.md").read_text()
+    assert "## tiny-ncc" in md and "±" in md and "p vs scratch" in md and "labels saved" in md
+    assert (out / "results.png").stat().st_size > 5000
+    assert len(list((out / "cells").glob("*.json"))) == 4
+    # scratch trains the same width as the checkpoint it is compared with
+    scratch = json.loads((out / "runs" / "tiny-ncc__scratch__f1__s0" / "metrics.json").read_text())
+    assert scratch["initialisation"]["width"] == 8
+    # resume: nothing reruns; a changed setting reruns every cell it touches
+    again = run_benchmark(config, out)
+    assert (again.ran, again.skipped) == (0, 4)
+    assert [r["score"] for r in again.rows] == [r["score"] for r in first.rows]
+    config.seeds = [0, 1, 2]
+    more = run_benchmark(config, out)
+    assert (more.ran, more.skipped) == (2, 4)
+
+
+def test_benchmark_cli_and_bad_configs(tmp_path: Path, capsys) -> None:
+    (tmp_path / "b.yaml").write_text("inits: {scratch: scratch}\ntasks: []\n")
+    assert main(["benchmark", str(tmp_path / "b.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert "no tasks" in capsys.readouterr().err
+    (tmp_path / "c.yaml").write_text("inits: {sg: x.pt}\ntasks: [{name: a, data: d}]\n")
+    with pytest.raises(SemgenError, match="baseline 'scratch'"):
+        load_benchmark_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("tasks: [{name: a, data: d}]\nsettings: {epoch: 3}\n")
+    with pytest.raises(SemgenError, match="unknown setting.*epoch"):
+        load_benchmark_config(tmp_path / "d.yaml")
+    (tmp_path / "e.yaml").write_text("tasks: [{name: a, data: d}]\n")
+    with pytest.raises(SemgenError, match="needs 'task: classify'"):
+        run_benchmark(load_benchmark_config(tmp_path / "e.yaml"), tmp_path / "o")
+    assert load_benchmark_config("benchmark-targets").tasks[0].target == "phantom-ncc"
