@@ -47,17 +47,19 @@ def test_checkpoint_initialises_encoder_and_decoder(ynet_ckpt) -> None:
     path, state = ynet_ckpt
     clf, info = build_model("classify", 1, init=str(path))
     assert info["pretrained"] and info["width"] == 8 and not info["load"]["missing"][:0]
-    assert torch.equal(clf.state_dict()["down_tr512.ops.1.conv1.weight"],
-                       state["down_tr512.ops.1.conv1.weight"])
+    assert torch.equal(
+        clf.state_dict()["down_tr512.ops.1.conv1.weight"], state["down_tr512.ops.1.conv1.weight"]
+    )
     seg, info = build_model("segment", 1, init=str(path))
-    assert torch.equal(seg.state_dict()["up_tr64.ops.1.conv1.weight"],
-                       state["up_tr64.ops.1.conv1.weight"])
-    assert torch.equal(seg.state_dict()["out_tr.final_conv.weight"],
-                       state["out_tr.final_conv.weight"])
+    assert torch.equal(
+        seg.state_dict()["up_tr64.ops.1.conv1.weight"], state["up_tr64.ops.1.conv1.weight"]
+    )
+    assert torch.equal(
+        seg.state_dict()["out_tr.final_conv.weight"], state["out_tr.final_conv.weight"]
+    )
     assert info["decoder_pretrained"]
     seg3, info = build_model("segment", 3, init=str(path))  # 3 labels: new output conv
-    assert info["load"]["shape_mismatch"] == ["out_tr.final_conv.weight",
-                                              "out_tr.final_conv.bias"]
+    assert info["load"]["shape_mismatch"] == ["out_tr.final_conv.weight", "out_tr.final_conv.bias"]
     assert seg3(torch.rand(1, 1, 16, 16, 16)).shape == (1, 3, 16, 16, 16)
 
 
@@ -99,5 +101,7 @@ def test_official_layout_without_a_card_loads(ynet_ckpt, tmp_path: Path) -> None
         torch.save({"state_dict": {prefix + k: v for k, v in state.items()}, "epoch": 3}, path)
         model, info = build_model("classify", 1, init=str(path))
         assert info["width"] == 8 and info["model_card"]["name"] == "ynet3d"
-        assert torch.equal(model.state_dict()["down_tr256.ops.0.conv1.weight"],
-                           state["down_tr256.ops.0.conv1.weight"])
+        assert torch.equal(
+            model.state_dict()["down_tr256.ops.0.conv1.weight"],
+            state["down_tr256.ops.0.conv1.weight"],
+        )

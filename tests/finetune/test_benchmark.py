@@ -20,14 +20,25 @@ from semantic_genesis.utils.errors import SemgenError
 def _config(tmp_path: Path, data: Path, epochs: int = 1) -> Path:
     torch.manual_seed(0)
     model = create_model("ynet3d", width=8, n_classes=3)
-    save_checkpoint({"state_dict": model.state_dict(),
-                     "model_card": ModelCard(architecture="ynet3d", width=8,
-                                             n_classes=3).to_dict()}, tmp_path / "mg.pt")
-    cfg = {"inits": {"scratch": "scratch", "mg": "mg.pt"}, "seeds": [0, 1],
-           "label_fractions": [1.0],
-           "settings": {"epochs": epochs, "patch": [16, 16, 16], "batch_size": 4,
-                        "steps_per_epoch": 1},
-           "tasks": [{"name": "tiny-ncc", "data": str(data), "task": "classify"}]}
+    save_checkpoint(
+        {
+            "state_dict": model.state_dict(),
+            "model_card": ModelCard(architecture="ynet3d", width=8, n_classes=3).to_dict(),
+        },
+        tmp_path / "mg.pt",
+    )
+    cfg = {
+        "inits": {"scratch": "scratch", "mg": "mg.pt"},
+        "seeds": [0, 1],
+        "label_fractions": [1.0],
+        "settings": {
+            "epochs": epochs,
+            "patch": [16, 16, 16],
+            "batch_size": 4,
+            "steps_per_epoch": 1,
+        },
+        "tasks": [{"name": "tiny-ncc", "data": str(data), "task": "classify"}],
+    }
     path = tmp_path / "bench.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

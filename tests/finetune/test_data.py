@@ -92,8 +92,7 @@ def test_splits_are_per_patient_deterministic_and_overridable(tmp_path: Path) ->
     assert a != split_cases(ids, seed=1)
     assert sorted(a.values()).count("train") == 6 and sorted(a.values()).count("test") == 2
     (tmp_path / "split.csv").write_text("id,split\np0,train\np1,test\n")
-    assert split_cases(ids, 0, split_file=tmp_path / "split.csv") == {"p0": "train",
-                                                                       "p1": "test"}
+    assert split_cases(ids, 0, split_file=tmp_path / "split.csv") == {"p0": "train", "p1": "test"}
     (tmp_path / "bad.csv").write_text("id,split\np0,training\n")
     with pytest.raises(SemgenError, match="unknown split"):
         split_cases(ids, 0, split_file=tmp_path / "bad.csv")
@@ -133,7 +132,13 @@ def test_luna16_folds_are_the_models_genesis_split() -> None:
     images = {f"uid{n}": Path(f"/luna/subset{n}/uid{n}.mhd") for n in range(10)}
     split = split_cases(list(images), seed=0, images=images)
     assert [split[f"uid{n}"] for n in range(10)] == ["train"] * 5 + ["val"] * 2 + ["test"] * 3
-    only_subset0 = {"a": Path("/l/subset0/a.mhd"), "b": Path("/l/subset0/b.mhd"),
-                    "c": Path("/l/subset0/c.mhd")}
+    only_subset0 = {
+        "a": Path("/l/subset0/a.mhd"),
+        "b": Path("/l/subset0/b.mhd"),
+        "c": Path("/l/subset0/c.mhd"),
+    }
     assert sorted(split_cases(list(only_subset0), 0, images=only_subset0).values()) == [
-        "test", "train", "val"]  # too few folds: a random split instead
+        "test",
+        "train",
+        "val",
+    ]  # too few folds: a random split instead

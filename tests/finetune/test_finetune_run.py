@@ -16,10 +16,33 @@ TINY = {"width": 8, "epochs": 2, "patch": (16, 16, 16), "batch_size": 4, "steps_
 
 def test_classification_run_from_the_cli(tiny_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "cls"
-    code = main(["finetune", "--task", "classify", "--data", str(tiny_data), "--out", str(out),
-                 "--width", "8", "--epochs", "2", "--patch", "16", "16", "16",
-                 "--batch-size", "4", "--steps-per-epoch", "2", "--label-fraction", "0.5",
-                 "--seed", "3"])
+    code = main(
+        [
+            "finetune",
+            "--task",
+            "classify",
+            "--data",
+            str(tiny_data),
+            "--out",
+            str(out),
+            "--width",
+            "8",
+            "--epochs",
+            "2",
+            "--patch",
+            "16",
+            "16",
+            "16",
+            "--batch-size",
+            "4",
+            "--steps-per-epoch",
+            "2",
+            "--label-fraction",
+            "0.5",
+            "--seed",
+            "3",
+        ]
+    )
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metric"] == "auc" and 0 <= metrics["score"] <= 1
@@ -52,8 +75,17 @@ def test_segmentation_run_writes_masks(tiny_data: Path, tmp_path: Path) -> None:
 
 
 def test_bad_input_is_one_clear_line(tmp_path: Path, capsys) -> None:
-    code = main(["finetune", "--task", "segment", "--data", str(tmp_path / "nowhere"),
-                 "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "finetune",
+            "--task",
+            "segment",
+            "--data",
+            str(tmp_path / "nowhere"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "data folder not found" in err[0]

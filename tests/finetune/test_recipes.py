@@ -8,10 +8,16 @@ from semantic_genesis.finetune import FinetuneConfig, get_recipe, recipe_names
 from semantic_genesis.utils.errors import SemgenError
 
 
-@pytest.mark.parametrize(("name", "task", "lr", "patience", "batch"), [
-    ("ncc", "classify", 1e-3, 10, 24), ("ncs", "segment", 1e-3, 50, 16),
-    ("lcs", "segment", 1e-2, 20, 16), ("bms", "segment", 1e-3, 30, 16),
-    ("ecc", "classify", 1e-3, 38, 24)])
+@pytest.mark.parametrize(
+    ("name", "task", "lr", "patience", "batch"),
+    [
+        ("ncc", "classify", 1e-3, 10, 24),
+        ("ncs", "segment", 1e-3, 50, 16),
+        ("lcs", "segment", 1e-2, 20, 16),
+        ("bms", "segment", 1e-3, 30, 16),
+        ("ecc", "classify", 1e-3, 38, 24),
+    ],
+)
 def test_recipe_numbers(name, task, lr, patience, batch) -> None:
     r = get_recipe(name)
     assert (r.task, r.lr, r.patience, r.batch_size) == (task, lr, patience, batch)

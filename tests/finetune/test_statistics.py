@@ -11,8 +11,18 @@ from semantic_genesis.finetune.statistics import label_efficiency, summarise, tt
 
 
 def _rows(task, init, frac, scores):
-    return [{"task": task, "init": init, "label_fraction": frac, "seed": i, "metric": "iou",
-             "score": s, "epochs_to_best": 10 + i} for i, s in enumerate(scores)]
+    return [
+        {
+            "task": task,
+            "init": init,
+            "label_fraction": frac,
+            "seed": i,
+            "metric": "iou",
+            "score": s,
+            "epochs_to_best": 10 + i,
+        }
+        for i, s in enumerate(scores)
+    ]
 
 
 def test_ttest_matches_the_textbook_formula() -> None:
@@ -30,15 +40,18 @@ def test_ttest_matches_the_textbook_formula() -> None:
 
 
 def test_summary_means_stds_and_pvalues() -> None:
-    rows = (_rows("ncs", "scratch", 1.0, [0.70, 0.71, 0.75])
-            + _rows("ncs", "mg", 1.0, [0.76, 0.78, 0.77])
-            + _rows("ncs", "sg", 1.0, [0.80, 0.82, 0.84]))
+    rows = (
+        _rows("ncs", "scratch", 1.0, [0.70, 0.71, 0.75])
+        + _rows("ncs", "mg", 1.0, [0.76, 0.78, 0.77])
+        + _rows("ncs", "sg", 1.0, [0.80, 0.82, 0.84])
+    )
     cells = {s.init: s for s in summarise(rows)}
     assert cells["sg"].mean == pytest.approx(0.82)
     assert cells["sg"].std == pytest.approx(0.02)
     assert cells["sg"].n == 3 and cells["sg"].epochs_to_best == pytest.approx(11)
-    assert cells["sg"].p_vs_scratch == pytest.approx(ttest_p([0.80, 0.82, 0.84],
-                                                             [0.70, 0.71, 0.75]))
+    assert cells["sg"].p_vs_scratch == pytest.approx(
+        ttest_p([0.80, 0.82, 0.84], [0.70, 0.71, 0.75])
+    )
     assert cells["sg"].p_vs_mg == pytest.approx(ttest_p([0.80, 0.82, 0.84], [0.76, 0.78, 0.77]))
     assert math.isnan(cells["scratch"].p_vs_scratch)  # not against itself
     assert math.isnan(summarise(rows, mg=None)[0].p_vs_mg)

@@ -11,8 +11,14 @@ import pytest
 from semantic_genesis.finetune import FinetuneConfig, finetune, prepare_target
 from semantic_genesis.utils.errors import SemgenError
 
-SMALL = {"n": 3, "seed": 5, "shape": (64, 64, 48), "spacing": (5.4, 5.4, 6.2),
-         "nodule_diameter_mm": (10.0, 25.0), "negatives": 4}
+SMALL = {
+    "n": 3,
+    "seed": 5,
+    "shape": (64, 64, 48),
+    "spacing": (5.4, 5.4, 6.2),
+    "nodule_diameter_mm": (10.0, 25.0),
+    "negatives": 4,
+}
 
 
 def test_phantoms_are_a_luna16_style_target_for_both_tasks(tmp_path: Path) -> None:
@@ -21,10 +27,21 @@ def test_phantoms_are_a_luna16_style_target_for_both_tasks(tmp_path: Path) -> No
     assert ncc.data_dir == ncs.data_dir  # generated once
     assert (ncc.task, ncs.task) == ("classify", "segment")
     assert ncc.settings["recipe"] == "ncc" and ncs.settings["recipe"] == "ncs"
-    res = finetune(ncc.data_dir, tmp_path / "run", FinetuneConfig(
-        task="classify", width=8, epochs=1, patch=(16, 16, 16), batch_size=4, steps_per_epoch=1,
-        split_seed=1, **{k: v for k, v in ncc.settings.items() if k != "recipe"}),
-        save_model=False)
+    res = finetune(
+        ncc.data_dir,
+        tmp_path / "run",
+        FinetuneConfig(
+            task="classify",
+            width=8,
+            epochs=1,
+            patch=(16, 16, 16),
+            batch_size=4,
+            steps_per_epoch=1,
+            split_seed=1,
+            **{k: v for k, v in ncc.settings.items() if k != "recipe"},
+        ),
+        save_model=False,
+    )
     assert 0 <= res.score <= 1 or np.isnan(res.score)
     with pytest.raises(SemgenError, match="unknown target"):
         prepare_target("liver", tmp_path)
@@ -55,8 +72,10 @@ def test_mni152_tissue_labels_and_split(tmp_path: Path) -> None:
 def test_lung_tumour_target_says_how_small_it_is(tmp_path: Path) -> None:
     target = prepare_target("lung-tumour", tmp_path)
     assert "TWO scans" in target.notes and "anecdote" in target.notes
-    assert (target.data_dir / "split.csv").read_text().splitlines()[1:] == ["lung2,train",
-                                                                            "lung1,test"]
+    assert (target.data_dir / "split.csv").read_text().splitlines()[1:] == [
+        "lung2,train",
+        "lung1,test",
+    ]
     from semantic_genesis.io import read_volume
 
     label = read_volume(target.data_dir / "labels" / "lung1.nii.gz")

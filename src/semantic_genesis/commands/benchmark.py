@@ -22,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
     from semantic_genesis.finetune import load_benchmark_config, run_benchmark
 
     result = run_benchmark(load_benchmark_config(args.config), args.out)
-    print(f"{len(result.rows)} runs ({result.ran} now, {result.skipped} already done); "
-          f"results in {result.out_dir / 'results.md'}")
+    print(
+        f"{len(result.rows)} runs ({result.ran} now, {result.skipped} already done); "
+        f"results in {result.out_dir / 'results.md'}"
+    )
     return 0

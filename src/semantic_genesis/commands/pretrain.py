@@ -114,6 +114,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.channels_last,
         help="channels-last-3d memory layout",
     )
+    s.add_argument(
+        "--gemm-upconv",
+        action=argparse.BooleanOptionalAction,
+        default=d.gemm_upconv,
+        help="on CPU, compute the 2x2x2 up-convolutions as matrix products (faster)",
+    )
     s.add_argument("--workers", type=int, default=d.workers, help="data loader processes")
     s.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
     r = parser.add_argument_group("run folder")

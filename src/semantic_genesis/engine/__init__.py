@@ -4,7 +4,7 @@
 writes a run folder with ``checkpoints/{last,best}.pt``, metrics and figures. Modules:
 ``config`` (settings, methods), ``losses``, ``network`` (what runs), ``trainer`` (epochs),
 ``state`` (RNG and early-stopping state for exact resume), ``distributed`` (DDP), ``data``
-(input checks), ``logs`` and ``figures``, ``run`` (the run folder).
+(input checks), ``speed`` (CPU speed-ups), ``logs`` and ``figures``, ``run`` (the run folder).
 """
 
 from semantic_genesis.engine.config import Method, PretrainConfig, PretrainResult, resolve_method

@@ -45,7 +45,7 @@ AMP_MODES = ("auto", "bf16", "fp16", "none")
 
 #: config fields that may change when a run is resumed (everything else must match).
 RESUMABLE_CHANGES = frozenset(
-    {"epochs", "workers", "resume", "overwrite", "compile", "device", "figures", "patience"}
+    {"epochs", "workers", "resume", "overwrite", "compile", "device", "figures", "patience", "init"}
 )
 
 
@@ -76,6 +76,7 @@ class PretrainConfig:
     amp: str = "auto"  # auto (bf16 on GPU, none on CPU) | bf16 | fp16 | none
     compile: bool = False  # torch.compile the model
     channels_last: bool = True  # torch.channels_last_3d for model and inputs
+    gemm_upconv: bool = True  # on CPU, up-convolutions as GEMMs (engine/speed.py)
     workers: int = 0  # DataLoader worker processes
     multires: bool = True  # multi-resolution training crops (method.md §2.5)
     warp_target: bool = False  # warp the target with the input (reference: input only, §3.2)

@@ -90,6 +90,13 @@ def all_reduce_sum(t: torch.Tensor, runtime: Runtime) -> torch.Tensor:
     return t
 
 
+def broadcast_buffers(model: nn.Module, runtime: Runtime) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) to every process."""
+    if runtime.distributed:
+        for buf in model.buffers():
+            dist.broadcast(buf, src=0)
+
+
 def gather_objects(obj: Any, runtime: Runtime) -> list[Any]:
     """Every process's ``obj``, in rank order (on every process)."""
     if not runtime.distributed:

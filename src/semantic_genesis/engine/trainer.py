@@ -23,6 +23,7 @@ from semantic_genesis.engine.data import PatternsInfo, make_datasets
 from semantic_genesis.engine.distributed import (
     Runtime,
     all_reduce_sum,
+    broadcast_buffers,
     eval_loader,
     gather_objects,
     no_sync,
@@ -31,6 +32,7 @@ from semantic_genesis.engine.distributed import (
 )
 from semantic_genesis.engine.losses import STATS, Outputs, PretrainLoss
 from semantic_genesis.engine.network import build_network
+from semantic_genesis.engine.speed import cpu_settings, use_gemm_upconv
 from semantic_genesis.engine.state import EarlyStopping, capture_rng, restore_rng
 from semantic_genesis.utils.config import to_dict
 from semantic_genesis.utils.errors import SemgenError
@@ -96,6 +98,10 @@ class Trainer:
         self.net = build_network(
             config, method, info.n_classes, getattr(self.preset, "n_aux_classes", 0)
         ).to(self.device)
+        if self.device.type == "cpu":
+            cpu_settings()
+            if config.gemm_upconv:
+                use_gemm_upconv(self.net)
         if config.init:
             from semantic_genesis.models import load_weights
 
@@ -103,10 +109,9 @@ class Trainer:
                 f"initialising from {config.init}: "
                 f"{load_weights(self.net.backbone, config.init, strict=False)}"
             )
-        self.model = wrap_ddp(self.net, runtime, find_unused=not self.net.uses_whole_backbone)
-        if config.compile:
-            self.model = torch.compile(self.model)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        self.ddp = wrap_ddp(self.net, runtime, find_unused=not self.net.uses_whole_backbone)
+        self.model = torch.compile(self.ddp) if config.compile else self.ddp
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr, fused=True)
         self.scheduler = torch.optim.lr_scheduler.StepLR(
             self.optimizer, config.lr_step, config.lr_gamma
         )
@@ -184,7 +189,7 @@ class Trainer:
             step_sums = torch.zeros_like(sums)
             for k in range(k_acc):
                 cubes, labels = next(batches)
-                with no_sync(self.model, k < k_acc - 1):
+                with no_sync(self.ddp, k < k_acc - 1):
                     loss, stats, _ = self._forward(self.model, cubes, labels, self.perturb_gen)
                     self.scaler.scale(loss / k_acc).backward()
                 n = cubes.shape[0]
@@ -210,6 +215,7 @@ class Trainer:
         """Validation loss and accuracy, perturbed with the same seed every epoch."""
         if self.val_loader is None:
             return None
+        broadcast_buffers(self.net, self.rt)  # every rank validates the weights rank 0 saves
         self.net.eval()
         gen = torch.Generator(self.device).manual_seed(
             derive_seed(self.config.seed, "validation", self.rt.rank)
@@ -230,8 +236,8 @@ class Trainer:
         """A fixed validation batch (training if no validation), perturbed with a fixed seed,
         and its restoration; arrays (N, 1, X, Y, Z) in [0, 1]."""
         dataset = self.val_set if self.val_set is not None else self.train_set
-        n = min(FIGURE_CUBES, len(dataset))
-        items = [dataset[i] for i in range(n)]
+        picks = np.linspace(0, len(dataset) - 1, min(FIGURE_CUBES, len(dataset))).round()
+        items = [dataset[int(i)] for i in picks]  # spread over the (class-sorted) items
         cubes = torch.stack([torch.as_tensor(c) for c, _ in items])
         labels = torch.tensor([int(lab) for _, lab in items])
         gen = torch.Generator(self.device).manual_seed(derive_seed(self.config.seed, "figure"))

@@ -50,9 +50,15 @@ def checkpoint_architecture(init: str) -> tuple[Any, dict[str, Any]]:
     return src, arch
 
 
-def build_model(task: str, n_out: int, init: str = SCRATCH, width: int | None = None,
-                norm: str | None = None, freeze_encoder: bool = False,
-                linear_probe: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+def build_model(
+    task: str,
+    n_out: int,
+    init: str = SCRATCH,
+    width: int | None = None,
+    norm: str | None = None,
+    freeze_encoder: bool = False,
+    linear_probe: bool = False,
+) -> tuple[nn.Module, dict[str, Any]]:
     """The target-task network, initialised and (optionally) partly frozen.
 
     Args:
@@ -75,27 +81,44 @@ def build_model(task: str, n_out: int, init: str = SCRATCH, width: int | None = 
         raise SemgenError(f"unknown task {task!r}; use classify or segment")
     src, arch = (None, {}) if init == SCRATCH else checkpoint_architecture(init)
     if width is not None and arch.get("width") not in (None, width):
-        raise SemgenError(f"--width {width} differs from the checkpoint's width "
-                          f"{arch['width']}; leave --width out to use the checkpoint's", init)
-    kwargs = {"width": width or arch.get("width", 32), "norm": norm or arch.get("norm", "batch"),
-              "in_channels": 1}
+        raise SemgenError(
+            f"--width {width} differs from the checkpoint's width "
+            f"{arch['width']}; leave --width out to use the checkpoint's",
+            init,
+        )
+    kwargs = {
+        "width": width or arch.get("width", 32),
+        "norm": norm or arch.get("norm", "batch"),
+        "in_channels": 1,
+    }
     if task == "classify":
         model = create_model("encoder3d", n_classes=n_out, head="mlp", **kwargs)
     else:
         model = create_model("unet3d", out_channels=n_out, **kwargs)
-    info: dict[str, Any] = {"init": init, "width": kwargs["width"], "norm": kwargs["norm"],
-                            "pretrained": src is not None, "model_card": arch or None}
+    info: dict[str, Any] = {
+        "init": init,
+        "width": kwargs["width"],
+        "norm": kwargs["norm"],
+        "pretrained": src is not None,
+        "model_card": arch or None,
+    }
     if src is not None:
         report = load_weights(model, src)
         lost = [k for k in report.missing if k.startswith(ENCODER_PREFIXES)]
         if lost:
-            raise SemgenError(f"{len(lost)} encoder weights were not in the checkpoint or had "
-                              f"another shape (e.g. {lost[0]}); is it a U-Net family model?",
-                              init)
-        info["load"] = {"matched": len(report.matched), "adapted": len(report.adapted),
-                        "missing": report.missing, "unexpected": len(report.unexpected),
-                        "shape_mismatch": [k for k, _, _ in report.shape_mismatch],
-                        "dropped": len(report.dropped)}
+            raise SemgenError(
+                f"{len(lost)} encoder weights were not in the checkpoint or had "
+                f"another shape (e.g. {lost[0]}); is it a U-Net family model?",
+                init,
+            )
+        info["load"] = {
+            "matched": len(report.matched),
+            "adapted": len(report.adapted),
+            "missing": report.missing,
+            "unexpected": len(report.unexpected),
+            "shape_mismatch": [k for k, _, _ in report.shape_mismatch],
+            "dropped": len(report.dropped),
+        }
     if linear_probe:
         for p in model.parameters():
             p.requires_grad_(False)
@@ -108,11 +131,15 @@ def build_model(task: str, n_out: int, init: str = SCRATCH, width: int | None = 
         for name, p in model.named_parameters():
             if name.startswith(ENCODER_PREFIXES):
                 p.requires_grad_(False)
-    info["frozen"] = "all but the linear layer" if linear_probe else \
-        "encoder" if freeze_encoder else "nothing"
+    info["frozen"] = (
+        "all but the linear layer" if linear_probe else "encoder" if freeze_encoder else "nothing"
+    )
     info["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    info["decoder_pretrained"] = bool(src is not None and task == "segment" and any(
-        k.startswith(DECODER_PREFIXES) for k in src.state))
+    info["decoder_pretrained"] = bool(
+        src is not None
+        and task == "segment"
+        and any(k.startswith(DECODER_PREFIXES) for k in src.state)
+    )
     return model, info
 
 
@@ -123,6 +150,7 @@ def set_train_mode(model: nn.Module, training: bool = True) -> nn.Module:
     if training:
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(
-                    p.requires_grad for p in m.parameters(recurse=False)):
+                p.requires_grad for p in m.parameters(recurse=False)
+            ):
                 m.eval()
     return model

@@ -58,15 +58,20 @@ class FinetuneConfig:
         recipe = get_recipe(self.recipe or default_recipe(self.task))
         if recipe.task != self.task:
             raise SemgenError(f"recipe {self.recipe!r} is for {recipe.task}, not {self.task}")
-        over = {k: getattr(self, k) for k in ("lr", "patience", "batch_size", "patch")
-                if getattr(self, k) is not None}
+        over = {
+            k: getattr(self, k)
+            for k in ("lr", "patience", "batch_size", "patch")
+            if getattr(self, k) is not None
+        }
         if "patch" in over:
             over["patch"] = tuple(int(p) for p in over["patch"])
         recipe = replace(recipe, **over)
         for name, size in (("patch", recipe.patch), ("inference_patch", self.inference_patch)):
             if size is not None and (len(size) != 3 or any(p < 8 or p % 8 for p in size)):
-                raise SemgenError(f"{name} {tuple(size)}: three sizes, each a multiple of 8 "
-                                  "(the U-Net pools three times; 16 is safer)")
+                raise SemgenError(
+                    f"{name} {tuple(size)}: three sizes, each a multiple of 8 "
+                    "(the U-Net pools three times; 16 is safer)"
+                )
         if not 0 < self.label_fraction <= 1:
             raise SemgenError(f"--label-fraction must be in (0, 1], got {self.label_fraction}")
         return recipe

@@ -64,8 +64,11 @@ def find_images(data_dir: Path) -> dict[str, Path]:
         if sub.is_dir() and _SUBSET.match(sub.name):
             images.update({case_id(p): p for p in sorted(sub.glob("*.mhd"))})
     if not images:
-        raise SemgenError("no images found: expected images/<id>.nii.gz (or another format) "
-                          "or LUNA16 subset*/<seriesuid>.mhd", data_dir)
+        raise SemgenError(
+            "no images found: expected images/<id>.nii.gz (or another format) "
+            "or LUNA16 subset*/<seriesuid>.mhd",
+            data_dir,
+        )
     return images
 
 
@@ -95,8 +98,7 @@ def read_candidates(path: Path) -> list[Candidate]:
             world = (float(row["coordX"]), float(row["coordY"]), float(row["coordZ"]))
             label = int(float(row["class"]))
         except (TypeError, ValueError):
-            raise SemgenError(f"line {line}: coordinates and class must be numbers",
-                              path) from None
+            raise SemgenError(f"line {line}: coordinates and class must be numbers", path) from None
         if not all(math.isfinite(v) for v in world) or label < 0:
             raise SemgenError(f"line {line}: non-finite coordinate or negative class", path)
         out.append(Candidate(row["seriesuid"], world, label))
@@ -105,9 +107,13 @@ def read_candidates(path: Path) -> list[Candidate]:
     return out
 
 
-def split_cases(ids: Sequence[str], seed: int, fractions: tuple[float, float] = (0.2, 0.2),
-                images: dict[str, Path] | None = None,
-                split_file: Path | None = None) -> dict[str, str]:
+def split_cases(
+    ids: Sequence[str],
+    seed: int,
+    fractions: tuple[float, float] = (0.2, 0.2),
+    images: dict[str, Path] | None = None,
+    split_file: Path | None = None,
+) -> dict[str, str]:
     """Assign every case to train, val or test (per patient, deterministic).
 
     Args:
@@ -122,8 +128,9 @@ def split_cases(ids: Sequence[str], seed: int, fractions: tuple[float, float] = 
         table = {r["id"]: r["split"] for r in read_csv(split_file, ["id", "split"])}
         bad = {s for s in table.values() if s not in SPLITS}
         if bad:
-            raise SemgenError(f"unknown split name(s) {sorted(bad)}; use train/val/test",
-                              split_file)
+            raise SemgenError(
+                f"unknown split name(s) {sorted(bad)}; use train/val/test", split_file
+            )
         split = {i: table[i] for i in ids if i in table}
     else:
         split = _luna16_folds(ids, images or {})
@@ -131,8 +138,10 @@ def split_cases(ids: Sequence[str], seed: int, fractions: tuple[float, float] = 
             split = _random_split(ids, seed, fractions)
     missing = [s for s in ("train", "test") if s not in split.values()]
     if missing:
-        raise SemgenError(f"the split has no {' and no '.join(missing)} case "
-                          f"({len(split)} cases); add cases or a split.csv")
+        raise SemgenError(
+            f"the split has no {' and no '.join(missing)} case "
+            f"({len(split)} cases); add cases or a split.csv"
+        )
     return split
 
 
@@ -147,12 +156,13 @@ def _luna16_folds(ids: Sequence[str], images: dict[str, Path]) -> dict[str, str]
     return fold if set(fold.values()) == set(SPLITS) else {}
 
 
-def _random_split(ids: Sequence[str], seed: int,
-                  fractions: tuple[float, float]) -> dict[str, str]:
+def _random_split(ids: Sequence[str], seed: int, fractions: tuple[float, float]) -> dict[str, str]:
     n = len(ids)
     if n < 3:
-        raise SemgenError(f"a train/val/test split needs at least 3 cases, found {n} "
-                          "(or give a split.csv in the data folder)")
+        raise SemgenError(
+            f"a train/val/test split needs at least 3 cases, found {n} "
+            "(or give a split.csv in the data folder)"
+        )
     n_val = max(1, round(n * fractions[0]))
     n_test = max(1, round(n * fractions[1]))
     if n - n_val - n_test < 1:
@@ -173,8 +183,7 @@ def subsample(items: Sequence, fraction: float, seed: int, key: str = "labels") 
     return [items[j] for j in sorted(order[:n])]
 
 
-def extract_cube(array: np.ndarray, center: Sequence[float],
-                 patch: Sequence[int]) -> np.ndarray:
+def extract_cube(array: np.ndarray, center: Sequence[float], patch: Sequence[int]) -> np.ndarray:
     """The ``patch``-sized cube centred on a continuous voxel index, zero-padded outside.
 
     The cube spans ``[round(c) - p//2, round(c) - p//2 + p)`` on every axis.
@@ -205,16 +214,22 @@ class VolumeCache:
     keyed by the file's path, size and modification time and by the normalisation settings.
     """
 
-    def __init__(self, cache_dir: Path, modality: str = "auto",
-                 window: tuple[float, float] = (-1000.0, 1000.0)) -> None:
+    def __init__(
+        self,
+        cache_dir: Path,
+        modality: str = "auto",
+        window: tuple[float, float] = (-1000.0, 1000.0),
+    ) -> None:
         self.dir = Path(cache_dir)
         self.modality = modality
         self.window = tuple(window)
 
     def _key(self, path: Path, kind: str) -> str:
         st = path.stat() if path.is_file() else None
-        sig = f"{path.resolve()}|{st and st.st_size}|{st and st.st_mtime_ns}|{kind}|" \
-              f"{self.modality}|{self.window}"
+        sig = (
+            f"{path.resolve()}|{st and st.st_size}|{st and st.st_mtime_ns}|{kind}|"
+            f"{self.modality}|{self.window}"
+        )
         return f"{case_id(path)}-{kind}-{hashlib.sha1(sig.encode()).hexdigest()[:12]}"
 
     def image(self, path: Path) -> Volume:
@@ -225,8 +240,9 @@ class VolumeCache:
         """The label map as a Volume with a uint8 memory map; checked against ``like``."""
         vol = self._get(Path(path), "label")
         if like is not None and vol.shape != like.shape:
-            raise SemgenError(f"label map shape {vol.shape} differs from its image "
-                              f"{like.shape}", path)
+            raise SemgenError(
+                f"label map shape {vol.shape} differs from its image {like.shape}", path
+            )
         return vol
 
     def _get(self, path: Path, kind: str) -> Volume:
@@ -235,8 +251,14 @@ class VolumeCache:
         if not (npy.is_file() and meta.is_file()):
             self._convert(path, kind, npy, meta)
         info = json.loads(meta.read_text())
-        return Volume(np.load(npy, mmap_mode="r"), tuple(info["spacing"]), tuple(info["origin"]),
-                      tuple(info["direction"]), path, info.get("notes", []))
+        return Volume(
+            np.load(npy, mmap_mode="r"),
+            tuple(info["spacing"]),
+            tuple(info["origin"]),
+            tuple(info["direction"]),
+            path,
+            info.get("notes", []),
+        )
 
     def _convert(self, path: Path, kind: str, npy: Path, meta: Path) -> None:
         from semantic_genesis.io import detect_modality, normalize_intensity, read_volume
@@ -256,6 +278,13 @@ class VolumeCache:
                 raise SemgenError("label map values must be integers in 0..255", path)
             array = np.rint(array).astype(np.uint8)
         save_npy_atomic(npy, array)
-        write_json(meta, {"source": str(path), "spacing": list(vol.spacing),
-                          "origin": list(vol.origin), "direction": list(vol.direction),
-                          "notes": notes})
+        write_json(
+            meta,
+            {
+                "source": str(path),
+                "spacing": list(vol.spacing),
+                "origin": list(vol.origin),
+                "direction": list(vol.direction),
+                "notes": notes,
+            },
+        )

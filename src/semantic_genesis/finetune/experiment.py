@@ -66,8 +66,11 @@ def _stage(out: Path, name: str, times: dict[str, float], fn, *args) -> Any:
     return result
 
 
-def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path,
-                   benchmark_overrides: dict[str, Any] | None = None) -> BenchmarkResult:
+def run_experiment(
+    config: ExperimentConfig | str | Path,
+    out_dir: str | Path,
+    benchmark_overrides: dict[str, Any] | None = None,
+) -> BenchmarkResult:
     """Run (or resume) the experiment; return the benchmark's rows and summaries.
 
     Args:
@@ -88,19 +91,46 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path,
     save_config(config, out / "experiment.yaml")
     times: dict[str, float] = {}
     src, tgt = out / "phantoms-pretrain", out / "phantoms-target"
-    _stage(out, "phantoms-pretrain", times, generate_phantoms, src,
-           from_dict(PhantomConfig, config.pretrain_phantoms, "pretrain_phantoms"))
-    _stage(out, "phantoms-target", times, generate_phantoms, tgt,
-           from_dict(PhantomConfig, config.target_phantoms, "target_phantoms"))
-    _stage(out, "prepare", times, prepare, [src / "images"], out / "cohort",
-           from_dict(PrepareConfig, config.prepare, "prepare"))
-    _stage(out, "discover", times, discover, out / "cohort", out / "patterns",
-           from_dict(DiscoverConfig, config.discover, "discover"))
+    _stage(
+        out,
+        "phantoms-pretrain",
+        times,
+        generate_phantoms,
+        src,
+        from_dict(PhantomConfig, config.pretrain_phantoms, "pretrain_phantoms"),
+    )
+    _stage(
+        out,
+        "phantoms-target",
+        times,
+        generate_phantoms,
+        tgt,
+        from_dict(PhantomConfig, config.target_phantoms, "target_phantoms"),
+    )
+    _stage(
+        out,
+        "prepare",
+        times,
+        prepare,
+        [src / "images"],
+        out / "cohort",
+        from_dict(PrepareConfig, config.prepare, "prepare"),
+    )
+    _stage(
+        out,
+        "discover",
+        times,
+        discover,
+        out / "cohort",
+        out / "patterns",
+        from_dict(DiscoverConfig, config.discover, "discover"),
+    )
     inits = {"scratch": "scratch"}
     for name, method in config.methods.items():
         run_dir = out / "pretrain" / name
-        cfg = from_dict(PretrainConfig, {**config.pretrain, **method, "resume": True},
-                        f"methods.{name}")
+        cfg = from_dict(
+            PretrainConfig, {**config.pretrain, **method, "resume": True}, f"methods.{name}"
+        )
         _stage(out, f"pretrain-{name}", times, pretrain, out / "patterns", run_dir, cfg)
         inits[name] = str((run_dir / "checkpoints" / "best.pt").resolve())
     bench = copy.deepcopy({**config.benchmark, **(benchmark_overrides or {}), "inits": inits})
@@ -108,8 +138,9 @@ def run_experiment(config: ExperimentConfig | str | Path, out_dir: str | Path,
         if task.get("target", "").startswith("phantom-"):
             task["target_options"] = {"data": str(tgt.resolve())}
     t0 = time.perf_counter()
-    result = run_benchmark(benchmark_config_from_dict(bench, source="experiment benchmark"),
-                           out / "benchmark")
+    result = run_benchmark(
+        benchmark_config_from_dict(bench, source="experiment benchmark"), out / "benchmark"
+    )
     times["benchmark"] = round(time.perf_counter() - t0, 1)
     for marker in sorted((out / "stages").glob("*.done")):  # stages finished by earlier runs
         times.setdefault(marker.stem, json.loads(marker.read_text())["seconds"])

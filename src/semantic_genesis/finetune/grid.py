@@ -61,8 +61,9 @@ class BenchmarkConfig:
     save_models: bool = False  # keep each run's model.pt
 
 
-def benchmark_config_from_dict(data: dict[str, Any], base_dir: Path | None = None,
-                               source: str | Path | None = None) -> BenchmarkConfig:
+def benchmark_config_from_dict(
+    data: dict[str, Any], base_dir: Path | None = None, source: str | Path | None = None
+) -> BenchmarkConfig:
     """Build a :class:`BenchmarkConfig`; relative data and checkpoint paths are taken relative
     to ``base_dir`` (the config file's folder)."""
     data = dict(data or {})
@@ -77,17 +78,23 @@ def benchmark_config_from_dict(data: dict[str, Any], base_dir: Path | None = Non
         raise SemgenError(f"inits must include the baseline {config.scratch!r}", source)
     known = {f.name for f in dataclasses.fields(FinetuneConfig)}
     for where, settings in [("settings", config.settings)] + [
-            (f"task {t.name!r} settings", t.settings) for t in tasks]:
+        (f"task {t.name!r} settings", t.settings) for t in tasks
+    ]:
         unknown = sorted(set(settings) - known)
         if unknown:
-            raise SemgenError(f"unknown setting(s) {', '.join(unknown)} in {where}; see "
-                              "FinetuneConfig for the known ones", source)
+            raise SemgenError(
+                f"unknown setting(s) {', '.join(unknown)} in {where}; see "
+                "FinetuneConfig for the known ones",
+                source,
+            )
     if base_dir is not None:
         for t in tasks:
             if t.data:
                 t.data = str((base_dir / t.data).resolve())
-        config.inits = {k: v if v == "scratch" else str((base_dir / v).resolve())
-                        for k, v in config.inits.items()}
+        config.inits = {
+            k: v if v == "scratch" else str((base_dir / v).resolve())
+            for k, v in config.inits.items()
+        }
     return config
 
 
@@ -147,8 +154,13 @@ def _resolve_tasks(config: BenchmarkConfig, out: Path) -> list[tuple[TaskSpec, s
             raise SemgenError(f"task {spec.name!r} needs 'data' or 'target'")
         if task not in ("classify", "segment"):
             raise SemgenError(f"task {spec.name!r} needs 'task: classify' or 'task: segment'")
-        resolved.append((dataclasses.replace(spec, task=task), data,
-                         {**settings, "task": task, "_notes": notes}))
+        resolved.append(
+            (
+                dataclasses.replace(spec, task=task),
+                data,
+                {**settings, "task": task, "_notes": notes},
+            )
+        )
     return resolved
 
 
@@ -178,11 +190,18 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResu
                     width = settings.get("width")
                     if init == "scratch" and width is None:
                         width = scratch_width
-                    cfg = from_dict(FinetuneConfig, {
-                        **settings, "init": init, "seed": int(seed), "width": width,
-                        "label_fraction": float(frac),
-                        "cache_dir": settings.get("cache_dir") or str(out / "cache")},
-                        source=f"task {spec.name}")
+                    cfg = from_dict(
+                        FinetuneConfig,
+                        {
+                            **settings,
+                            "init": init,
+                            "seed": int(seed),
+                            "width": width,
+                            "label_fraction": float(frac),
+                            "cache_dir": settings.get("cache_dir") or str(out / "cache"),
+                        },
+                        source=f"task {spec.name}",
+                    )
                     cells.append((spec, data, init_name, frac, seed, cfg, notes))
     rows, ran, skipped = [], 0, 0
     bar = progress(cells, desc="benchmark cells")
@@ -197,20 +216,34 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResu
                 rows.append(row)
                 skipped += 1
                 continue
-        res = finetune(data, out / "runs" / name, cfg, save_model=config.save_models,
-                       notes=notes)
+        res = finetune(data, out / "runs" / name, cfg, save_model=config.save_models, notes=notes)
         t = res.test
-        row = {"task": spec.name, "kind": cfg.task, "init": init_name, "label_fraction": frac,
-               "seed": seed, "metric": res.metric, "score": res.score,
-               "auc": t.get("auc", ""), "dice": t.get("dice", ""), "iou": t.get("iou", ""),
-               "best_epoch": res.best_epoch, "epochs_to_best": res.best_epoch,
-               "epochs_run": res.epochs_run, "run_dir": str(res.out_dir.relative_to(out)),
-               "notes": notes, "signature": sig}
+        row = {
+            "task": spec.name,
+            "kind": cfg.task,
+            "init": init_name,
+            "label_fraction": frac,
+            "seed": seed,
+            "metric": res.metric,
+            "score": res.score,
+            "auc": t.get("auc", ""),
+            "dice": t.get("dice", ""),
+            "iou": t.get("iou", ""),
+            "best_epoch": res.best_epoch,
+            "epochs_to_best": res.best_epoch,
+            "epochs_run": res.epochs_run,
+            "run_dir": str(res.out_dir.relative_to(out)),
+            "notes": notes,
+            "signature": sig,
+        }
         write_json(cell_json, row)
         rows.append(row)
         ran += 1
-    summaries = summarise(rows, config.scratch, config.models_genesis
-                          if config.models_genesis in config.inits else None)
+    summaries = summarise(
+        rows,
+        config.scratch,
+        config.models_genesis if config.models_genesis in config.inits else None,
+    )
     write_results(out, rows, summaries, label_efficiency(summaries, config.scratch), config)
     say(f"benchmark: {ran} cells run, {skipped} already finished -> {out / 'results.md'}")
     return BenchmarkResult(rows, summaries, out, ran, skipped)

@@ -14,24 +14,41 @@ from semantic_genesis.finetune.backbone import set_train_mode
 
 
 @torch.no_grad()
-def predict_logits_volume(model: torch.nn.Module, array: np.ndarray,
-                          patch: tuple[int, int, int], device: torch.device,
-                          batch_size: int = 4, overlap: float = 0.25) -> torch.Tensor:
+def predict_logits_volume(
+    model: torch.nn.Module,
+    array: np.ndarray,
+    patch: tuple[int, int, int],
+    device: torch.device,
+    batch_size: int = 4,
+    overlap: float = 0.25,
+) -> torch.Tensor:
     """Logits (C, X, Y, Z) of a whole (X, Y, Z) scan in [0, 1] (padded where it is smaller
     than the patch, cropped back)."""
     from monai.inferers import sliding_window_inference
 
     set_train_mode(model, False)
     x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
-    logits = sliding_window_inference(x, roi_size=tuple(patch), sw_batch_size=batch_size,
-                                      predictor=model, overlap=overlap, mode="gaussian",
-                                      sw_device=device, device=torch.device("cpu"))
+    logits = sliding_window_inference(
+        x,
+        roi_size=tuple(patch),
+        sw_batch_size=batch_size,
+        predictor=model,
+        overlap=overlap,
+        mode="gaussian",
+        sw_device=device,
+        device=torch.device("cpu"),
+    )
     return logits[0]
 
 
-def predict_volume(model: torch.nn.Module, array: np.ndarray, patch: tuple[int, int, int],
-                   device: torch.device, batch_size: int = 4,
-                   overlap: float = 0.25) -> np.ndarray:
+def predict_volume(
+    model: torch.nn.Module,
+    array: np.ndarray,
+    patch: tuple[int, int, int],
+    device: torch.device,
+    batch_size: int = 4,
+    overlap: float = 0.25,
+) -> np.ndarray:
     """The uint8 label map of a whole scan: sigmoid > 0.5 (one channel) or arg-max."""
     logits = predict_logits_volume(model, array, patch, device, batch_size, overlap)
     return logits_to_labels(logits[None])[0].numpy()

@@ -41,8 +41,9 @@ def iou_score(pred: np.ndarray, target: np.ndarray) -> float:
     return 1.0 if union == 0 else inter / union
 
 
-def segmentation_scores(pred_labels: np.ndarray, target_labels: np.ndarray,
-                        n_labels: int) -> dict[str, float]:
+def segmentation_scores(
+    pred_labels: np.ndarray, target_labels: np.ndarray, n_labels: int
+) -> dict[str, float]:
     """Dice and IoU of a label map against the truth.
 
     Args:

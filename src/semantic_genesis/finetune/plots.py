@@ -24,8 +24,13 @@ def _save(fig: plt.Figure, path: str | Path) -> Path:
     return Path(path)
 
 
-def plot_curves(history: Sequence[EpochRecord], path: str | Path, metric: str,
-                best_epoch: int = 0, title: str = "") -> Path:
+def plot_curves(
+    history: Sequence[EpochRecord],
+    path: str | Path,
+    metric: str,
+    best_epoch: int = 0,
+    title: str = "",
+) -> Path:
     """curves.png: training and validation loss, the validation metric and the learning rate
     per epoch; a dashed line marks the epoch whose weights were kept."""
     epochs = [h.epoch for h in history]
@@ -48,24 +53,30 @@ def plot_curves(history: Sequence[EpochRecord], path: str | Path, metric: str,
     return _save(fig, path)
 
 
-def plot_results(summaries: Sequence[CellSummary], path: str | Path,
-                 inits: Sequence[str] | None = None) -> Path:
+def plot_results(
+    summaries: Sequence[CellSummary], path: str | Path, inits: Sequence[str] | None = None
+) -> Path:
     """results.png, one row per task: bars (mean ± std over seeds) of every initialisation at
     the largest label fraction, and the mean score against the label fraction."""
     tasks = sorted({s.task for s in summaries})
     inits = list(inits) if inits else sorted({s.init for s in summaries})
-    fig, axes = plt.subplots(max(1, len(tasks)), 2, figsize=(11, 3.4 * max(1, len(tasks))),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        max(1, len(tasks)), 2, figsize=(11, 3.4 * max(1, len(tasks))), squeeze=False
+    )
     for row, task in zip(axes, tasks, strict=False):
         cells = [s for s in summaries if s.task == task]
         metric = cells[0].metric
         top = max(s.fraction for s in cells)
-        bars = [next((s for s in cells if s.init == i and s.fraction == top), None)
-                for i in inits]
+        bars = [next((s for s in cells if s.init == i and s.fraction == top), None) for i in inits]
         means = [b.mean if b else math.nan for b in bars]
         stds = [0.0 if not b or math.isnan(b.std) else b.std for b in bars]
-        row[0].bar(range(len(inits)), means, yerr=stds, capsize=4,
-                   color=[f"C{k}" for k in range(len(inits))])
+        row[0].bar(
+            range(len(inits)),
+            means,
+            yerr=stds,
+            capsize=4,
+            color=[f"C{k}" for k in range(len(inits))],
+        )
         row[0].set_xticks(range(len(inits)), inits)
         row[0].set_ylabel(f"test {metric}")
         row[0].set_title(f"{task}: {top:g} of the labels, mean ± std over seeds", fontsize=9)
@@ -73,12 +84,14 @@ def plot_results(summaries: Sequence[CellSummary], path: str | Path,
         if finite:  # scores live in [0, 1]
             row[0].set_ylim(max(0.0, min(finite) - 0.1), 1.02)
         for k, init in enumerate(inits):
-            pts = sorted((s.fraction, s.mean, 0.0 if math.isnan(s.std) else s.std)
-                         for s in cells if s.init == init)
+            pts = sorted(
+                (s.fraction, s.mean, 0.0 if math.isnan(s.std) else s.std)
+                for s in cells
+                if s.init == init
+            )
             if pts:
                 xs, ys, es = zip(*pts, strict=True)
-                row[1].errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=init,
-                                color=f"C{k}")
+                row[1].errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=init, color=f"C{k}")
         row[1].set_ylim(None, 1.02)
         row[1].set_xscale("log")
         row[1].set_xlabel("fraction of training labels")

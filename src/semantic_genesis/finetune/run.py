@@ -34,9 +34,13 @@ class FinetuneResult:
     epochs_run: int
 
 
-def finetune(data_dir: str | Path, out_dir: str | Path,
-             config: FinetuneConfig | None = None, save_model: bool = True,
-             notes: str = "") -> FinetuneResult:
+def finetune(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    config: FinetuneConfig | None = None,
+    save_model: bool = True,
+    notes: str = "",
+) -> FinetuneResult:
     """Fine-tune ``config.init`` on the target task in ``data_dir`` and test it.
 
     Args:
@@ -60,8 +64,11 @@ def finetune(data_dir: str | Path, out_dir: str | Path,
     save_config(config, out / "config.yaml")
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    cache = VolumeCache(Path(config.cache_dir) if config.cache_dir else out / "cache",
-                        config.modality, config.window)
+    cache = VolumeCache(
+        Path(config.cache_dir) if config.cache_dir else out / "cache",
+        config.modality,
+        config.window,
+    )
     t0 = time.perf_counter()
     if config.task == "classify":
         from semantic_genesis.finetune.tasks.classify import run_classify as run_task
@@ -71,40 +78,67 @@ def finetune(data_dir: str | Path, out_dir: str | Path,
     fit = outcome.fit
     score = float(outcome.test[outcome.metric])
     metrics = {
-        "task": config.task, "init": config.init, "metric": outcome.metric, "score": score,
-        "test": outcome.test, "best_epoch": fit.best_epoch, "epochs_to_best": fit.best_epoch,
-        "epochs_run": len(fit.history), "stopped_early": fit.stopped_early,
-        "best_val_loss": fit.best_val_loss, "label_fraction": config.label_fraction,
-        "seed": config.seed, "data_dir": str(Path(data_dir).resolve()), "notes": notes,
+        "task": config.task,
+        "init": config.init,
+        "metric": outcome.metric,
+        "score": score,
+        "test": outcome.test,
+        "best_epoch": fit.best_epoch,
+        "epochs_to_best": fit.best_epoch,
+        "epochs_run": len(fit.history),
+        "stopped_early": fit.stopped_early,
+        "best_val_loss": fit.best_val_loss,
+        "label_fraction": config.label_fraction,
+        "seed": config.seed,
+        "data_dir": str(Path(data_dir).resolve()),
+        "notes": notes,
         "data": outcome.data,
-        "initialisation": outcome.init, "recipe": dataclasses.asdict(recipe),
-        "config": to_dict(config), "device": str(device),
+        "initialisation": outcome.init,
+        "recipe": dataclasses.asdict(recipe),
+        "config": to_dict(config),
+        "device": str(device),
         "seconds": round(time.perf_counter() - t0, 2),
-        "history": [dataclasses.asdict(h) for h in fit.history], "run_info": run_info(),
+        "history": [dataclasses.asdict(h) for h in fit.history],
+        "run_info": run_info(),
     }
-    plot_curves(fit.history, out / "curves.png", "AUC" if outcome.metric == "auc" else "Dice",
-                fit.best_epoch, f"{config.task} from {Path(config.init).name}: test "
-                f"{outcome.metric} {score:.3f}")
+    plot_curves(
+        fit.history,
+        out / "curves.png",
+        "AUC" if outcome.metric == "auc" else "Dice",
+        fit.best_epoch,
+        f"{config.task} from {Path(config.init).name}: test {outcome.metric} {score:.3f}",
+    )
     if save_model:
         _save_model(outcome, config, recipe.patch, out / "model.pt")
     write_json(out / METRICS_JSON, metrics)
-    say(f"finetune {config.task} ({config.init}): test {outcome.metric} = {score:.4f}, "
-        f"best epoch {fit.best_epoch} of {len(fit.history)} -> {out}")
-    return FinetuneResult(out, outcome.metric, score, outcome.test, fit.best_epoch,
-                          len(fit.history))
+    say(
+        f"finetune {config.task} ({config.init}): test {outcome.metric} = {score:.4f}, "
+        f"best epoch {fit.best_epoch} of {len(fit.history)} -> {out}"
+    )
+    return FinetuneResult(
+        out, outcome.metric, score, outcome.test, fit.best_epoch, len(fit.history)
+    )
 
 
-def _save_model(outcome: Any, config: FinetuneConfig, patch: tuple[int, int, int],
-                path: Path) -> None:
+def _save_model(
+    outcome: Any, config: FinetuneConfig, patch: tuple[int, int, int], path: Path
+) -> None:
     from semantic_genesis.models import ModelCard
     from semantic_genesis.models.checkpoint import save_checkpoint
 
     init = outcome.init
     classify = config.task == "classify"
-    card = ModelCard(architecture="encoder3d" if classify else "unet3d", width=init["width"],
-                     n_classes=1 if classify else outcome.data["n_labels"], norm=init["norm"],
-                     head="mlp", patch_size=patch, modality=config.modality,
-                     pretext=f"finetune-{config.task}", semantic=False,
-                     notes={"init": config.init, "linear_probe": config.linear_probe})
+    card = ModelCard(
+        architecture="encoder3d" if classify else "unet3d",
+        width=init["width"],
+        n_classes=1 if classify else outcome.data["n_labels"],
+        norm=init["norm"],
+        head="mlp",
+        patch_size=patch,
+        modality=config.modality,
+        pretext=f"finetune-{config.task}",
+        semantic=False,
+        notes={"init": config.init, "linear_probe": config.linear_probe},
+    )
     state = {k: v.detach().cpu() for k, v in outcome.model.state_dict().items()}
     save_checkpoint({"state_dict": state, "model_card": card.to_dict()}, path)

@@ -51,8 +51,9 @@ def ttest_p(a: Sequence[float], b: Sequence[float]) -> float:
         return float(ttest_ind(a, b).pvalue)
 
 
-def summarise(rows: Iterable[dict[str, Any]], scratch: str = "scratch",
-              mg: str | None = "mg") -> list[CellSummary]:
+def summarise(
+    rows: Iterable[dict[str, Any]], scratch: str = "scratch", mg: str | None = "mg"
+) -> list[CellSummary]:
     """Group run rows by (task, init, label_fraction) and compare with the baselines.
 
     Args:
@@ -72,12 +73,21 @@ def summarise(rows: Iterable[dict[str, Any]], scratch: str = "scratch",
         scores = [float(r["score"]) for r in runs]
         finite = [s for s in scores if not math.isnan(s)]
         epochs = [float(r.get("epochs_to_best", math.nan)) for r in runs]
-        out.append(CellSummary(
-            task=task, init=init, fraction=frac, metric=str(runs[0]["metric"]), n=len(finite),
-            mean=float(np.mean(finite)) if finite else math.nan,
-            std=float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan,
-            scores=scores, epochs_to_best=float(np.nanmean(epochs)) if any(
-                not math.isnan(e) for e in epochs) else math.nan))
+        out.append(
+            CellSummary(
+                task=task,
+                init=init,
+                fraction=frac,
+                metric=str(runs[0]["metric"]),
+                n=len(finite),
+                mean=float(np.mean(finite)) if finite else math.nan,
+                std=float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan,
+                scores=scores,
+                epochs_to_best=float(np.nanmean(epochs))
+                if any(not math.isnan(e) for e in epochs)
+                else math.nan,
+            )
+        )
     by_key = {(s.task, s.init, s.fraction): s for s in out}
     for s in out:
         for base, attr in ((scratch, "p_vs_scratch"), (mg, "p_vs_mg")):
@@ -99,8 +109,9 @@ class LabelEfficiency:
     label_saving: float  # 1 - fraction_to_reach / scratch_best_fraction (nan if none)
 
 
-def label_efficiency(summaries: Iterable[CellSummary],
-                     scratch: str = "scratch") -> list[LabelEfficiency]:
+def label_efficiency(
+    summaries: Iterable[CellSummary], scratch: str = "scratch"
+) -> list[LabelEfficiency]:
     """For every task and initialisation, the smallest label fraction (of those run) whose mean
     score is at least the best mean score training from scratch reaches (TransVW's annotation
     saving, method.md §8.3; higher scores are better). Fractions are not interpolated."""
@@ -115,10 +126,20 @@ def label_efficiency(summaries: Iterable[CellSummary],
         best = max(c.mean for c in base)
         best_frac = min(c.fraction for c in base if c.mean == best)
         for init in sorted({c.init for c in cells}):
-            reached = sorted(c.fraction for c in cells
-                             if c.init == init and not math.isnan(c.mean) and c.mean >= best)
+            reached = sorted(
+                c.fraction
+                for c in cells
+                if c.init == init and not math.isnan(c.mean) and c.mean >= best
+            )
             frac = reached[0] if reached else math.nan
-            out.append(LabelEfficiency(task=task, init=init, scratch_best=best,
-                                       scratch_best_fraction=best_frac, fraction_to_reach=frac,
-                                       label_saving=1.0 - frac / best_frac))
+            out.append(
+                LabelEfficiency(
+                    task=task,
+                    init=init,
+                    scratch_best=best,
+                    scratch_best_fraction=best_frac,
+                    fraction_to_reach=frac,
+                    label_saving=1.0 - frac / best_frac,
+                )
+            )
     return out

@@ -68,17 +68,26 @@ def _phantoms(root: Path, data: str = "", **options: Any) -> Path:
 def phantom_ncc(root: Path, **options: Any) -> TargetData:
     """Nodule false-positive reduction on the phantoms (classification, AUC)."""
     path = _phantoms(root, **options)
-    return TargetData("phantom-ncc", path, "classify", {"recipe": "ncc", "modality": "ct"},
-                      "synthetic chest-CT phantoms: candidates are nodules and look-alike "
-                      "false positives (LUNA16 candidates.csv format).")
+    return TargetData(
+        "phantom-ncc",
+        path,
+        "classify",
+        {"recipe": "ncc", "modality": "ct"},
+        "synthetic chest-CT phantoms: candidates are nodules and look-alike "
+        "false positives (LUNA16 candidates.csv format).",
+    )
 
 
 def phantom_ncs(root: Path, **options: Any) -> TargetData:
     """Nodule segmentation on the phantoms (IoU)."""
     path = _phantoms(root, **options)
-    return TargetData("phantom-ncs", path, "segment", {"recipe": "ncs", "modality": "ct"},
-                      "synthetic chest-CT phantoms: nodule masks, sliding-window test on whole "
-                      "scans.")
+    return TargetData(
+        "phantom-ncs",
+        path,
+        "segment",
+        {"recipe": "ncs", "modality": "ct"},
+        "synthetic chest-CT phantoms: nodule masks, sliding-window test on whole scans.",
+    )
 
 
 def lung_tumour(root: Path, train_case: str = "lung2", cache_dir: str = "") -> TargetData:
@@ -100,14 +109,20 @@ def lung_tumour(root: Path, train_case: str = "lung2", cache_dir: str = "") -> T
             write_nifti(label, path / "labels" / f"{case}.nii.gz")
         test_case = next(c for c in cases if c != train_case)
         atomic_write_text(path / "split.csv", f"id,split\n{train_case},train\n{test_case},test\n")
-        write_json(path / READY, {"source": "pyradiomics 3.0.1 sample data",
-                                  "train": train_case, "test": test_case})
+        write_json(
+            path / READY,
+            {"source": "pyradiomics 3.0.1 sample data", "train": train_case, "test": test_case},
+        )
     test_case = next(c for c in cases if c != train_case)
-    return TargetData("lung-tumour", path, "segment",
-                      {"recipe": "ncs", "modality": "ct", "val_patches_per_case": 16},
-                      f"real CT (pyradiomics samples), but only TWO scans: trained on patches "
-                      f"of {train_case}, tested on {test_case} (one tumour each, no separate "
-                      "validation scan). One test case is an anecdote, not a benchmark.")
+    return TargetData(
+        "lung-tumour",
+        path,
+        "segment",
+        {"recipe": "ncs", "modality": "ct", "val_patches_per_case": 16},
+        f"real CT (pyradiomics samples), but only TWO scans: trained on patches "
+        f"of {train_case}, tested on {test_case} (one tumour each, no separate "
+        "validation scan). One test case is an anecdote, not a benchmark.",
+    )
 
 
 def mni152_tissue(root: Path, spacing_mm: float = 3.0, threshold: float = 0.5) -> TargetData:
@@ -118,30 +133,51 @@ def mni152_tissue(root: Path, spacing_mm: float = 3.0, threshold: float = 0.5) -
     path = root / f"mni152-tissue-{spacing_mm:g}mm"
     if not (path / READY).is_file():
         files = mni152()
-        t1, gm, wm = (resample_volume(read_volume(files[k]), (spacing_mm,) * 3)
-                      for k in ("t1", "gm", "wm"))
+        t1, gm, wm = (
+            resample_volume(read_volume(files[k]), (spacing_mm,) * 3) for k in ("t1", "gm", "wm")
+        )
         prob = np.stack([np.asarray(gm.array, np.float32), np.asarray(wm.array, np.float32)])
         labels = np.where(prob.max(axis=0) >= threshold, prob.argmax(axis=0) + 1, 0)
         mid_x, mid_y = t1.shape[0] // 2, t1.shape[1] // 2
-        parts = {"mni_left": (slice(0, mid_x), slice(None)),
-                 "mni_right_a": (slice(mid_x, None), slice(0, mid_y)),
-                 "mni_right_b": (slice(mid_x, None), slice(mid_y, None))}
+        parts = {
+            "mni_left": (slice(0, mid_x), slice(None)),
+            "mni_right_a": (slice(mid_x, None), slice(0, mid_y)),
+            "mni_right_b": (slice(mid_x, None), slice(mid_y, None)),
+        }
         for name, (sx, sy) in parts.items():
             corner = np.array([sx.start or 0, sy.start or 0, 0], dtype=float)
             origin = tuple(t1.voxel_to_world(corner)[0])
             for folder, arr in (("images", t1.array), ("labels", labels.astype(np.uint8))):
-                write_nifti(Volume(np.ascontiguousarray(np.asarray(arr)[sx, sy]), t1.spacing,
-                                   origin, t1.direction), path / folder / f"{name}.nii.gz")
-        atomic_write_text(path / "split.csv",
-                          "id,split\nmni_left,train\nmni_right_a,val\nmni_right_b,test\n")
-        write_json(path / READY, {"source": "nilearn MNI152 (ICBM 2009) template",
-                                  "spacing_mm": spacing_mm, "threshold": threshold})
-    return TargetData("mni152-tissue", path, "segment",
-                      {"recipe": "bms", "modality": "mr", "patch": [32, 32, 32]},
-                      f"real MR, but one population-average brain (MNI152) at {spacing_mm:g} mm: "
-                      "trained on the left hemisphere, validated and tested on two halves of "
-                      f"the right; labels = arg-max of the GM/WM maps, background below "
-                      f"{threshold:g}.")
+                write_nifti(
+                    Volume(
+                        np.ascontiguousarray(np.asarray(arr)[sx, sy]),
+                        t1.spacing,
+                        origin,
+                        t1.direction,
+                    ),
+                    path / folder / f"{name}.nii.gz",
+                )
+        atomic_write_text(
+            path / "split.csv", "id,split\nmni_left,train\nmni_right_a,val\nmni_right_b,test\n"
+        )
+        write_json(
+            path / READY,
+            {
+                "source": "nilearn MNI152 (ICBM 2009) template",
+                "spacing_mm": spacing_mm,
+                "threshold": threshold,
+            },
+        )
+    return TargetData(
+        "mni152-tissue",
+        path,
+        "segment",
+        {"recipe": "bms", "modality": "mr", "patch": [32, 32, 32]},
+        f"real MR, but one population-average brain (MNI152) at {spacing_mm:g} mm: "
+        "trained on the left hemisphere, validated and tested on two halves of "
+        f"the right; labels = arg-max of the GM/WM maps, background below "
+        f"{threshold:g}.",
+    )
 
 
 TARGETS: dict[str, Callable[..., TargetData]] = {

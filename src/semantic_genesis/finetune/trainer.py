@@ -44,9 +44,14 @@ class FitResult:
     stopped_early: bool = False
 
 
-def fit(model: nn.Module, recipe: Recipe, epochs: int,
-        train_epoch: Callable[[torch.optim.Optimizer], float],
-        validate: Callable[[], tuple[float, float]], desc: str = "finetune") -> FitResult:
+def fit(
+    model: nn.Module,
+    recipe: Recipe,
+    epochs: int,
+    train_epoch: Callable[[torch.optim.Optimizer], float],
+    validate: Callable[[], tuple[float, float]],
+    desc: str = "finetune",
+) -> FitResult:
     """Train ``model`` and leave it holding the weights of the best validation loss.
 
     Args:
@@ -62,8 +67,14 @@ def fit(model: nn.Module, recipe: Recipe, epochs: int,
         raise SemgenError("nothing to train: every parameter is frozen")
     opt = torch.optim.Adam(params, lr=recipe.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="min", factor=recipe.plateau_factor, patience=recipe.plateau_patience,
-        threshold=recipe.plateau_min_delta, threshold_mode="abs", min_lr=recipe.min_lr)
+        opt,
+        mode="min",
+        factor=recipe.plateau_factor,
+        patience=recipe.plateau_patience,
+        threshold=recipe.plateau_min_delta,
+        threshold_mode="abs",
+        min_lr=recipe.min_lr,
+    )
     result = FitResult(best_epoch=0, best_val_loss=math.inf)
     best_state = copy.deepcopy(model.state_dict())
     bar = progress(range(1, max(1, epochs) + 1), desc=desc)
@@ -72,16 +83,30 @@ def fit(model: nn.Module, recipe: Recipe, epochs: int,
         train_loss = float(train_epoch(opt))
         val_loss, val_metric = validate()
         if not math.isfinite(train_loss) or not math.isfinite(val_loss):
-            raise SemgenError(f"the loss became {train_loss if not math.isfinite(train_loss) else val_loss} "
-                              f"at epoch {epoch}; try a lower learning rate (--lr)")
-        result.history.append(EpochRecord(epoch, train_loss, float(val_loss), float(val_metric),
-                                          opt.param_groups[0]["lr"], time.perf_counter() - t0))
+            raise SemgenError(
+                f"the loss became {train_loss if not math.isfinite(train_loss) else val_loss} "
+                f"at epoch {epoch}; try a lower learning rate (--lr)"
+            )
+        result.history.append(
+            EpochRecord(
+                epoch,
+                train_loss,
+                float(val_loss),
+                float(val_metric),
+                opt.param_groups[0]["lr"],
+                time.perf_counter() - t0,
+            )
+        )
         sched.step(val_loss)
         if val_loss < result.best_val_loss - recipe.plateau_min_delta or result.best_epoch == 0:
             result.best_val_loss, result.best_epoch = float(val_loss), epoch
             best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{val_loss:.4f}",
-                        metric=f"{val_metric:.3f}", best=result.best_epoch)
+        bar.set_postfix(
+            loss=f"{train_loss:.4f}",
+            val=f"{val_loss:.4f}",
+            metric=f"{val_metric:.3f}",
+            best=result.best_epoch,
+        )
         if epoch - result.best_epoch >= recipe.patience:
             result.stopped_early = True
             break

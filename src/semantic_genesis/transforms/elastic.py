@@ -29,7 +29,10 @@ a time, right before that sample is resampled, so the grid (8 bytes per voxel) n
 the whole batch: it stays in cache, and no batch-sized temporary is allocated (on a virtual
 machine every fresh page of a large allocation costs a page fault). A sample's z-slices are a
 strided view of the cube (``grid_sample`` reads it without a copy) and its output goes back to
-the cube's layout with one blocked 2-D transpose. On CUDA the whole batch is done at once.
+the cube's layout with one blocked 2-D transpose. :meth:`ElasticDeform.apply` can be told that
+only a box of each cube will be read (the sg preset does so for out-painting, which keeps one
+box of about an eighth of the cube and replaces the rest with noise) and then warps only that
+box. On CUDA the whole batch is done at once.
 """
 
 from __future__ import annotations
@@ -104,13 +107,13 @@ class ElasticDeform(Perturbation):
             make = lowrank_factor if self.field == "lowrank" else gaussian_matrix
             ax, ay, az = (make(n, float(self.sigma)) for n in spatial)
             # grid_sample's normalised pixel centres (align_corners=False)
-            cols = (np.arange(sy) * 2 + 1) / sy - 1
-            rows = (np.arange(sx) * 2 + 1) / sx - 1
-            # component 0 (columns) gets 1 x cols[y], component 1 (rows) rows[x] x 1
-            ky = np.concatenate([ay.T, cols[None], np.ones((1, sy))])
+            col_pos = (np.arange(sy) * 2 + 1) / sy - 1
+            row_pos = (np.arange(sx) * 2 + 1) / sx - 1
+            # component 0 (columns) gets 1 x col_pos[y], component 1 (rows) row_pos[x] x 1
+            ky = np.concatenate([ay.T, col_pos[None], np.ones((1, sy))])
             extra = np.zeros((2, sx, 2))
             extra[0, :, 0] = 1.0
-            extra[1, :, 1] = rows
+            extra[1, :, 1] = row_pos
             scale = np.array([2.0 / sy, 2.0 / sx])  # voxels -> grid units (cols, rows)
             self._matrices[key] = tuple(
                 torch.tensor(m, dtype=torch.float32, device=device)
@@ -118,8 +121,12 @@ class ElasticDeform(Perturbation):
             )
         return self._matrices[key]
 
-    def sample(self, x: torch.Tensor, generator: torch.Generator | None) -> Params:
-        return {"grid": self.grid({"rows": self._rows(x, generator)}, x.shape[2:])}
+    def sample(
+        self, x: torch.Tensor, generator: torch.Generator | None, compact: bool = False
+    ) -> Params:
+        """Draw the field: ``{"grid": ...}``, or ``{"rows": ...}`` if ``compact``."""
+        rows = {"rows": self._rows(x, generator)}
+        return rows if compact else {"grid": self.grid(rows, x.shape[2:])}
 
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None
@@ -127,7 +134,7 @@ class ElasticDeform(Perturbation):
         """Warp the batch, keeping the field as ``rows`` (see the class docstring)."""
         if self.prob < 1.0 or x.ndim != 5:
             return super().forward(x, generator)
-        params = {"rows": self._rows(x, generator)}
+        params = self.sample(x, generator, compact=True)
         out = self.apply(x, params)
         params["active"] = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
         return out, params
@@ -156,6 +163,8 @@ class ElasticDeform(Perturbation):
         ``rows`` expanded for cubes of shape ``spatial`` (X, Y, Z)."""
         if "grid" in params:
             return params["grid"]
+        if len(spatial) != 3:
+            raise ValueError("'rows' params need the cube's spatial shape (X, Y, Z)")
         return _expand(params["rows"], self._factors(tuple(spatial), params["rows"].device)[2])
 
     def displacement(self, params: Params, spatial: tuple[int, ...] = ()) -> torch.Tensor:
@@ -170,26 +179,46 @@ class ElasticDeform(Perturbation):
         return torch.stack([d_rows, d_cols], dim=1).permute(0, 1, 3, 4, 2)
 
     def apply(
-        self, x: torch.Tensor, params: Params, generator: torch.Generator | None = None
+        self,
+        x: torch.Tensor,
+        params: Params,
+        generator: torch.Generator | None = None,
+        region: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
+        """Warp ``x`` with ``params`` (``grid`` or ``rows``). ``region`` = ``(corner, size)``, two
+        ``(N, 3)`` integer tensors, says that only the voxels of that box will be read (by
+        out-painting, which replaces the rest with noise): on CPU only they are computed, the
+        others are zero; on other devices the whole cube is warped."""
         n, c, sx, sy, sz = x.shape
         grid, rows = params.get("grid"), params.get("rows")
         ky = None if rows is None else self._factors(x.shape[2:], x.device)[2]
-        out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-        # on CPU one sample at a time (see the module docstring); on CUDA the whole batch
-        step = 1 if x.device.type == "cpu" else n
+        per_sample = x.device.type == "cpu"  # see the module docstring
+        boxes = None
+        if region is not None and per_sample:
+            boxes = torch.cat([region[0], region[0] + region[1]], dim=1).tolist()
+        out = (torch.zeros if boxes else torch.empty)(x.shape, dtype=x.dtype, device=x.device)
+        step = 1 if per_sample else n
         for i in range(0, n, step):
             j = min(i + step, n)
-            part = grid[i:j] if rows is None else _expand(rows[i:j], ky)
-            part = part.to(x.dtype).reshape((j - i) * sz, sx, sy, 2)
-            slices = x[i:j].permute(0, 4, 1, 2, 3).reshape((j - i) * sz, c, sx, sy)
+            x0, y0, z0, x1, y1, z1 = boxes[i] if boxes else (0, 0, 0, sx, sy, sz)
+            if rows is None:
+                part = grid[i:j, z0:z1, x0:x1, y0:y1]
+            else:
+                part = _expand(rows[i:j, :, z0:z1, x0:x1], ky[:, y0:y1])
+            k, bx, by, bz = j - i, x1 - x0, y1 - y0, z1 - z0
+            slices = x[i:j, ..., z0:z1].permute(0, 4, 1, 2, 3).reshape(k * bz, c, sx, sy)
             warped = F.grid_sample(
-                slices, part, mode="bilinear", padding_mode="reflection", align_corners=False
+                slices,
+                part.to(x.dtype).reshape(k * bz, bx, by, 2),
+                mode="bilinear",
+                padding_mode="reflection",
+                align_corners=False,
             )
-            if j - i == 1 and c == 1:  # a blocked 2-D transpose, twice as fast as a generic copy
+            if k == 1 and c == 1 and not boxes:  # a blocked 2-D transpose: 2x a generic copy
                 out[i].view(sx * sy, sz).copy_(warped.view(sz, sx * sy).t())
             else:
-                out[i:j].copy_(warped.view(j - i, sz, c, sx, sy).permute(0, 2, 3, 4, 1))
+                dst = out[i:j, :, x0:x1, y0:y1, z0:z1]
+                dst.copy_(warped.view(k, bz, c, bx, by).permute(0, 2, 3, 4, 1))
         return out
 
 

@@ -27,6 +27,7 @@ validation losses compare across epochs. Under DDP give each rank its own seed
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -137,6 +138,9 @@ def _put(out: torch.Tensor, idx: torch.Tensor, values: torch.Tensor) -> None:
         out[i].copy_(values[j])
 
 
+Source = Callable[[torch.Tensor, torch.Tensor, Perturbation, Params], torch.Tensor]
+
+
 def _one_of(
     choices: list[Perturbation],
     weights: list[float],
@@ -145,9 +149,15 @@ def _one_of(
     applied: list[list[str]],
     params: dict[str, Params],
     out: torch.Tensor | None = None,
+    source: Source | None = None,
 ) -> torch.Tensor:
     """Apply exactly one of ``choices`` to each sample (chosen with ``weights``), into ``out``
-    (may be ``x`` itself when the caller owns it: a sample is read before it is written)."""
+    (may be ``x`` itself when the caller owns it: a sample is read before it is written).
+
+    Each choice first draws its parameters (from the samples' shape), then ``source(x[idx],
+    idx, choice, params)``, if given, turns its samples into its input (the sg preset warps
+    them there, only where the choice reads them), then the choice is applied: the random
+    draws come in the same order as with ``choice.forward``."""
     n = x.shape[0]
     cum = torch.tensor(weights, device=x.device).cumsum(0)
     cum = cum / cum[-1]
@@ -158,12 +168,25 @@ def _one_of(
     for k, t in enumerate(choices):
         idx = (pick == k).nonzero().squeeze(1)
         if idx.numel():
-            result, p = t.forward(_take(x, idx), generator)
-            _put(out, idx, result)
+            sub = _take(x, idx)
+            p = t.sample(sub, generator)
+            if source is not None:
+                sub = source(sub, idx, t, p)
+            _put(out, idx, t.apply(sub, p, generator))
+            p["active"] = torch.ones(len(idx), dtype=torch.bool, device=x.device)
             params[t.name] = {"index": idx, **p}
             for i in idx.tolist():
                 applied[i].append(t.name)
     return out
+
+
+def _kept_box(p: Params) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corner and size ``(N, 3)`` of the box around out-painting's kept boxes: the only voxels
+    of its input that out-painting reads (it replaces the others with noise)."""
+    enabled = p["enabled"][..., None]
+    lo = torch.where(enabled, p["corner"], torch.iinfo(p["corner"].dtype).max).amin(1)
+    hi = torch.where(enabled, p["corner"] + p["size"], 0).amax(1)
+    return lo, hi - lo
 
 
 class SemanticGenesis(Preset):
@@ -191,15 +214,28 @@ class SemanticGenesis(Preset):
     def perturb(self, x: torch.Tensor, generator: torch.Generator | None) -> Perturbed:
         applied: list[list[str]] = [[] for _ in range(x.shape[0])]
         params: dict[str, Params] = {}
-        warped = x
+        inputs, target, source = x, x, None
         if self.elastic is not None:
-            warped = _run(self.elastic, x, generator, applied, params)
-        # the warp is a fresh tensor: unless it is the target, perturb it in place (one
-        # batch-sized allocation less)
-        into = warped if self.elastic is not None and not self.warp_target else None
-        out = _one_of(self.choices, [0.25] * 4, warped, generator, applied, params, into)
-        target = warped if self.warp_target else x
+            warp = self.elastic.sample(x, generator, compact=True)
+            warp["active"] = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+            params["elastic"] = warp
+            for a in applied:
+                a.append("elastic")
+            if self.warp_target:
+                inputs = target = self.elastic.apply(x, warp)
+            else:
+                source = functools.partial(self._warp, warp)
+        out = _one_of(self.choices, [0.25] * 4, inputs, generator, applied, params, None, source)
         return Perturbed(out, target, None, _names(applied), params)
+
+    def _warp(
+        self, warp: Params, sub: torch.Tensor, idx: torch.Tensor, t: Perturbation, p: Params
+    ) -> torch.Tensor:
+        """The warped input of one choice's samples: out-painting reads only its kept box, so
+        only that box is warped (on CPU; the output is the same, for a fraction of the cost)."""
+        region = _kept_box(p) if isinstance(t, OutPainting) else None
+        rows = {"rows": _take(warp["rows"], idx)}
+        return self.elastic.apply(sub, rows, region=region)
 
 
 class ModelsGenesis(Preset):

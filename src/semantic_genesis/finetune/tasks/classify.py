@@ -48,37 +48,48 @@ class CubeSet:
     candidates: list[Candidate]
 
 
-def select_candidates(data_dir: Path, cfg: FinetuneConfig
-                      ) -> tuple[dict[str, list[Candidate]], dict[str, Path], dict[str, Any]]:
+def select_candidates(
+    data_dir: Path, cfg: FinetuneConfig
+) -> tuple[dict[str, list[Candidate]], dict[str, Path], dict[str, Any]]:
     """The candidates of each split (train already reduced to the label fraction)."""
     images = find_images(data_dir)
     path = Path(data_dir) / cfg.candidates
     every = read_candidates(path)
     usable = [c for c in every if c.seriesuid in images]
     if not usable:
-        raise SemgenError(f"none of the {len(every)} candidates has its scan in the data folder",
-                          path)
+        raise SemgenError(
+            f"none of the {len(every)} candidates has its scan in the data folder", path
+        )
     if {c.label for c in usable} - {0, 1}:
         raise SemgenError("classification supports the binary classes 0 and 1", path)
-    split = split_cases(sorted({c.seriesuid for c in usable}), cfg.split_seed,
-                        (cfg.val_fraction, cfg.test_fraction), images,
-                        Path(data_dir) / "split.csv")
+    split = split_cases(
+        sorted({c.seriesuid for c in usable}),
+        cfg.split_seed,
+        (cfg.val_fraction, cfg.test_fraction),
+        images,
+        Path(data_dir) / "split.csv",
+    )
     by_split: dict[str, list[Candidate]] = defaultdict(list)
     for c in usable:
         if c.seriesuid in split:
             by_split[split[c.seriesuid]].append(c)
-    info: dict[str, Any] = {"candidates_file": str(path), "candidates_without_scan":
-                            len(every) - len(usable), "notes": []}
+    info: dict[str, Any] = {
+        "candidates_file": str(path),
+        "candidates_without_scan": len(every) - len(usable),
+        "notes": [],
+    }
     for name in list(by_split):
         pos = [c for c in by_split[name] if c.label == 1]
         neg = [c for c in by_split[name] if c.label == 0]
         cap = int(round(cfg.negatives_per_positive * len(pos)))
         if cfg.negatives_per_positive > 0 and len(neg) > cap:
-            keep = derive_rng(cfg.split_seed, "negatives", name).choice(len(neg), cap,
-                                                                       replace=False)
+            keep = derive_rng(cfg.split_seed, "negatives", name).choice(
+                len(neg), cap, replace=False
+            )
             neg = [neg[i] for i in sorted(keep)]
-            info["notes"].append(f"{name}: kept {cap} negatives ({cfg.negatives_per_positive:g} "
-                                 "per positive)")
+            info["notes"].append(
+                f"{name}: kept {cap} negatives ({cfg.negatives_per_positive:g} per positive)"
+            )
         if name == "train":
             pos = subsample(pos, cfg.label_fraction, cfg.seed, "labels-positive")
             neg = subsample(neg, cfg.label_fraction, cfg.seed, "labels-negative")
@@ -87,8 +98,11 @@ def select_candidates(data_dir: Path, cfg: FinetuneConfig
         by_split["val"] = by_split["train"]
         info["notes"].append("no validation scans: validation uses the training candidates")
     if {c.label for c in by_split["train"]} != {0, 1}:
-        raise SemgenError("the training scans need candidates of both classes "
-                          "(raise --label-fraction or add scans)", path)
+        raise SemgenError(
+            "the training scans need candidates of both classes "
+            "(raise --label-fraction or add scans)",
+            path,
+        )
     for name, cands in by_split.items():
         info[f"{name}_candidates"] = len(cands)
         info[f"{name}_positives"] = sum(c.label for c in cands)
@@ -96,8 +110,12 @@ def select_candidates(data_dir: Path, cfg: FinetuneConfig
     return dict(by_split), images, info
 
 
-def cut_cubes(candidates: list[Candidate], images: dict[str, Path], cache: VolumeCache,
-              patch: tuple[int, int, int]) -> CubeSet:
+def cut_cubes(
+    candidates: list[Candidate],
+    images: dict[str, Path],
+    cache: VolumeCache,
+    patch: tuple[int, int, int],
+) -> CubeSet:
     """Cut one cube per candidate, reading each scan once."""
     cubes = np.zeros((len(candidates), *patch), dtype=np.float16)
     by_series: dict[str, list[int]] = defaultdict(list)
@@ -121,22 +139,32 @@ def balanced_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, cubes: np.ndarray, batch_size: int,
-                   device: torch.device) -> np.ndarray:
+def predict_logits(
+    model: torch.nn.Module, cubes: np.ndarray, batch_size: int, device: torch.device
+) -> np.ndarray:
     """Logits of the positive class for every cube (model in eval mode)."""
     set_train_mode(model, False)
-    out = [model(to_tensor(cubes[s], device))[:, 0].float().cpu() for s in
-           batches(len(cubes), batch_size)]
+    out = [
+        model(to_tensor(cubes[s], device))[:, 0].float().cpu()
+        for s in batches(len(cubes), batch_size)
+    ]
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
 
 
-def run_classify(data_dir: Path, out_dir: Path, cfg: FinetuneConfig, recipe: Recipe,
-                 cache: VolumeCache, device: torch.device) -> TaskOutcome:
+def run_classify(
+    data_dir: Path,
+    out_dir: Path,
+    cfg: FinetuneConfig,
+    recipe: Recipe,
+    cache: VolumeCache,
+    device: torch.device,
+) -> TaskOutcome:
     """Fine-tune and test a candidate classifier; write predictions.csv."""
     splits, images, info = select_candidates(data_dir, cfg)
     sets = {name: cut_cubes(c, images, cache, recipe.patch) for name, c in splits.items()}
-    model, init_info = build_model("classify", 1, cfg.init, cfg.width, cfg.norm,
-                                   cfg.freeze_encoder, cfg.linear_probe)
+    model, init_info = build_model(
+        "classify", 1, cfg.init, cfg.width, cfg.norm, cfg.freeze_encoder, cfg.linear_probe
+    )
     model.to(device)
     rng = derive_rng(cfg.seed, "classify-train")
     torch.manual_seed(cfg.seed)
@@ -164,22 +192,38 @@ def run_classify(data_dir: Path, out_dir: Path, cfg: FinetuneConfig, recipe: Rec
     def validate() -> tuple[float, float]:
         val = sets["val"]
         logits = predict_logits(model, val.cubes, recipe.batch_size, device)
-        loss = F.binary_cross_entropy_with_logits(torch.from_numpy(logits),
-                                                  torch.from_numpy(val.labels).float())
+        loss = F.binary_cross_entropy_with_logits(
+            torch.from_numpy(logits), torch.from_numpy(val.labels).float()
+        )
         return float(loss), roc_auc(logits, val.labels)
 
     result = fit(model, recipe, cfg.epochs, train_epoch, validate, desc="finetune classify")
     test = sets["test"]
-    prob = torch.sigmoid(torch.from_numpy(
-        predict_logits(model, test.cubes, recipe.batch_size, device))).numpy()
-    metrics = {"auc": roc_auc(prob, test.labels),
-               "accuracy": float(np.mean((prob >= 0.5) == (test.labels == 1))),
-               "probability_min": float(prob.min()), "probability_max": float(prob.max()),
-               "n": len(prob), "positives": int(test.labels.sum())}
+    prob = torch.sigmoid(
+        torch.from_numpy(predict_logits(model, test.cubes, recipe.batch_size, device))
+    ).numpy()
+    metrics = {
+        "auc": roc_auc(prob, test.labels),
+        "accuracy": float(np.mean((prob >= 0.5) == (test.labels == 1))),
+        "probability_min": float(prob.min()),
+        "probability_max": float(prob.max()),
+        "n": len(prob),
+        "positives": int(test.labels.sum()),
+    }
     if cfg.save_predictions:
-        write_csv(Path(out_dir) / "predictions.csv",
-                  ["seriesuid", "coordX", "coordY", "coordZ", "class", "probability"],
-                  [{"seriesuid": c.seriesuid, "coordX": c.world[0], "coordY": c.world[1],
-                    "coordZ": c.world[2], "class": c.label, "probability": f"{p:.6f}"}
-                   for c, p in zip(test.candidates, prob, strict=True)])
+        write_csv(
+            Path(out_dir) / "predictions.csv",
+            ["seriesuid", "coordX", "coordY", "coordZ", "class", "probability"],
+            [
+                {
+                    "seriesuid": c.seriesuid,
+                    "coordX": c.world[0],
+                    "coordY": c.world[1],
+                    "coordZ": c.world[2],
+                    "class": c.label,
+                    "probability": f"{p:.6f}",
+                }
+                for c, p in zip(test.candidates, prob, strict=True)
+            ],
+        )
     return TaskOutcome("auc", metrics, result, info, init_info, model)

@@ -48,20 +48,25 @@ class Case:
     foreground: np.ndarray
 
 
-def select_cases(data_dir: Path, cfg: FinetuneConfig) -> tuple[dict[str, list[str]],
-                                                                dict[str, Path],
-                                                                dict[str, Path], dict[str, Any]]:
+def select_cases(
+    data_dir: Path, cfg: FinetuneConfig
+) -> tuple[dict[str, list[str]], dict[str, Path], dict[str, Path], dict[str, Any]]:
     """Case ids per split (train reduced to the label fraction), image and label paths."""
     images, labels = find_images(data_dir), find_labels(data_dir)
     ids = sorted(set(images) & set(labels))
     if not ids:
-        raise SemgenError("no image in images/ has a label map of the same name in labels/",
-                          data_dir)
-    split = split_cases(ids, cfg.split_seed, (cfg.val_fraction, cfg.test_fraction), images,
-                        Path(data_dir) / "split.csv")
+        raise SemgenError(
+            "no image in images/ has a label map of the same name in labels/", data_dir
+        )
+    split = split_cases(
+        ids,
+        cfg.split_seed,
+        (cfg.val_fraction, cfg.test_fraction),
+        images,
+        Path(data_dir) / "split.csv",
+    )
     splits = {name: [i for i in ids if split.get(i) == name] for name in ("train", "val", "test")}
-    info: dict[str, Any] = {"images_without_labels": len(set(images) - set(labels)),
-                            "notes": []}
+    info: dict[str, Any] = {"images_without_labels": len(set(images) - set(labels)), "notes": []}
     splits["train"] = subsample(splits["train"], cfg.label_fraction, cfg.seed, "labels-cases")
     if not splits["val"]:
         splits["val"] = splits["train"]
@@ -72,8 +77,9 @@ def select_cases(data_dir: Path, cfg: FinetuneConfig) -> tuple[dict[str, list[st
     return splits, images, labels, info
 
 
-def load_cases(ids: list[str], images: dict[str, Path], labels: dict[str, Path],
-               cache: VolumeCache) -> list[Case]:
+def load_cases(
+    ids: list[str], images: dict[str, Path], labels: dict[str, Path], cache: VolumeCache
+) -> list[Case]:
     """Normalised, memory-mapped scans and label maps (converted once into the cache)."""
     out = []
     for i in progress(ids, desc="scans"):
@@ -83,8 +89,9 @@ def load_cases(ids: list[str], images: dict[str, Path], labels: dict[str, Path],
     return out
 
 
-def sample_patch(case: Case, patch: tuple[int, int, int], rng: np.random.Generator,
-                 p_foreground: float) -> tuple[np.ndarray, np.ndarray]:
+def sample_patch(
+    case: Case, patch: tuple[int, int, int], rng: np.random.Generator, p_foreground: float
+) -> tuple[np.ndarray, np.ndarray]:
     """A random (image, label) patch; foreground-centred with probability ``p_foreground``."""
     shape = np.array(case.image.shape)
     size = np.array(patch)
@@ -92,8 +99,9 @@ def sample_patch(case: Case, patch: tuple[int, int, int], rng: np.random.Generat
         center = np.array(np.unravel_index(rng.choice(case.foreground), tuple(shape)))
         corner = center - size // 2 + rng.integers(-(size // 4), size // 4 + 1)
     else:
-        corner = np.array([rng.integers(0, max(1, s - p + 1)) for s, p in zip(shape, size,
-                                                                               strict=True)])
+        corner = np.array(
+            [rng.integers(0, max(1, s - p + 1)) for s, p in zip(shape, size, strict=True)]
+        )
     return crop(case.image.array, corner, patch), crop(case.label.array, corner, patch)
 
 
@@ -104,30 +112,53 @@ def make_loss(n_labels: int) -> torch.nn.Module:
 
     if n_labels == 2:
         return DiceLoss(sigmoid=True, smooth_nr=1.0, smooth_dr=1.0, batch=True)
-    return DiceLoss(softmax=True, to_onehot_y=True, include_background=False, smooth_nr=1.0,
-                    smooth_dr=1.0, batch=True)
+    return DiceLoss(
+        softmax=True,
+        to_onehot_y=True,
+        include_background=False,
+        smooth_nr=1.0,
+        smooth_dr=1.0,
+        batch=True,
+    )
 
 
-def run_segment(data_dir: Path, out_dir: Path, cfg: FinetuneConfig, recipe: Recipe,
-                cache: VolumeCache, device: torch.device) -> TaskOutcome:
+def run_segment(
+    data_dir: Path,
+    out_dir: Path,
+    cfg: FinetuneConfig,
+    recipe: Recipe,
+    cache: VolumeCache,
+    device: torch.device,
+) -> TaskOutcome:
     """Fine-tune and test a segmentation U-Net; write predictions/<id>.nii.gz."""
     splits, images, labels, info = select_cases(data_dir, cfg)
     cases = {n: load_cases(ids, images, labels, cache) for n, ids in splits.items()}
-    n_labels = cfg.n_labels or max(2, 1 + max(int(np.max(c.label.array))
-                                               for group in cases.values() for c in group))
+    n_labels = cfg.n_labels or max(
+        2, 1 + max(int(np.max(c.label.array)) for group in cases.values() for c in group)
+    )
     info["n_labels"] = n_labels
     if not any(len(c.foreground) for c in cases["train"]):
         raise SemgenError("the training label maps are empty (no labelled voxel)", data_dir)
-    model, init_info = build_model("segment", 1 if n_labels == 2 else n_labels, cfg.init,
-                                   cfg.width, cfg.norm, cfg.freeze_encoder, cfg.linear_probe)
+    model, init_info = build_model(
+        "segment",
+        1 if n_labels == 2 else n_labels,
+        cfg.init,
+        cfg.width,
+        cfg.norm,
+        cfg.freeze_encoder,
+        cfg.linear_probe,
+    )
     model.to(device)
     loss_fn = make_loss(n_labels)
     rng = derive_rng(cfg.seed, "segment-train")
     torch.manual_seed(cfg.seed)
     steps = cfg.steps_per_epoch or max(1, -(-8 * len(cases["train"]) // recipe.batch_size))
     val_rng = derive_rng(cfg.split_seed, "val-patches")
-    val = [sample_patch(c, recipe.patch, val_rng, cfg.foreground_probability)
-           for c in cases["val"] for _ in range(cfg.val_patches_per_case)]
+    val = [
+        sample_patch(c, recipe.patch, val_rng, cfg.foreground_probability)
+        for c in cases["val"]
+        for _ in range(cfg.val_patches_per_case)
+    ]
     val_x = np.stack([v[0] for v in val])
     val_y = np.stack([v[1] for v in val])
 
@@ -136,8 +167,10 @@ def run_segment(data_dir: Path, out_dir: Path, cfg: FinetuneConfig, recipe: Reci
         losses = []
         for _ in range(steps):
             picks = rng.integers(0, len(cases["train"]), recipe.batch_size)
-            pairs = [sample_patch(cases["train"][i], recipe.patch, rng,
-                                  cfg.foreground_probability) for i in picks]
+            pairs = [
+                sample_patch(cases["train"][i], recipe.patch, rng, cfg.foreground_probability)
+                for i in picks
+            ]
             x = to_tensor(np.stack([p[0] for p in pairs]), device)
             y = to_tensor(np.stack([p[1] for p in pairs]), device)
             if cfg.augment:
@@ -161,26 +194,46 @@ def run_segment(data_dir: Path, out_dir: Path, cfg: FinetuneConfig, recipe: Reci
         return float(np.sum(losses) / len(val_x)), dice["dice"]
 
     result = fit(model, recipe, cfg.epochs, train_epoch, validate, desc="finetune segment")
-    metrics = evaluate_cases(model, cases["test"], recipe, cfg, n_labels, device,
-                         Path(out_dir) / "predictions" if cfg.save_predictions else None)
+    metrics = evaluate_cases(
+        model,
+        cases["test"],
+        recipe,
+        cfg,
+        n_labels,
+        device,
+        Path(out_dir) / "predictions" if cfg.save_predictions else None,
+    )
     return TaskOutcome("iou", metrics, result, info, init_info, model)
 
 
-def evaluate_cases(model: torch.nn.Module, cases: list[Case], recipe: Recipe,
-                   cfg: FinetuneConfig, n_labels: int, device: torch.device,
-                   pred_dir: Path | None) -> dict[str, Any]:
+def evaluate_cases(
+    model: torch.nn.Module,
+    cases: list[Case],
+    recipe: Recipe,
+    cfg: FinetuneConfig,
+    n_labels: int,
+    device: torch.device,
+    pred_dir: Path | None,
+) -> dict[str, Any]:
     """Sliding-window prediction of every test scan; Dice and IoU per case and their mean."""
     from semantic_genesis.io import write_nifti
 
     per_case = {}
     for case in progress(cases, desc="test scans"):
-        pred = predict_volume(model, np.asarray(case.image.array),
-                              tuple(cfg.inference_patch or recipe.patch), device,
-                              batch_size=recipe.batch_size, overlap=cfg.overlap)
+        pred = predict_volume(
+            model,
+            np.asarray(case.image.array),
+            tuple(cfg.inference_patch or recipe.patch),
+            device,
+            batch_size=recipe.batch_size,
+            overlap=cfg.overlap,
+        )
         per_case[case.id] = segmentation_scores(pred, np.asarray(case.label.array), n_labels)
         if pred_dir is not None:
-            write_nifti(Volume(pred, case.image.spacing, case.image.origin, case.image.direction),
-                        pred_dir / f"{case.id}.nii.gz")
+            write_nifti(
+                Volume(pred, case.image.spacing, case.image.origin, case.image.direction),
+                pred_dir / f"{case.id}.nii.gz",
+            )
     keys = per_case[next(iter(per_case))].keys()
     metrics: dict[str, Any] = {k: float(np.mean([s[k] for s in per_case.values()])) for k in keys}
     metrics["n"] = len(per_case)

@@ -1,0 +1,150 @@
+"""Training-step throughput of the reference architecture: the engine's CPU configuration
+against plain fp32 eager with the standard memory layout, timed in the same run (issue 6).
+
+One step is what ``semgen pretrain`` does per batch for Semantic Genesis: YNet3D forward
+(44 classes by default), λ_rec·MSE(sigmoid(restoration), target) + λ_cls·CE(logits, class),
+backward and Adam, built from the engine's own ``PretrainNet`` and ``PretrainLoss`` on random
+cubes (the cost does not depend on the values; perturbations are not timed).
+
+- ``baseline``: fp32, eager, NCDHW (``torch.contiguous_format``), Adam's default
+  implementation — the reference's computation;
+- ``optimised``: the engine's CPU defaults — channels-last-3d model and inputs, the 2x2x2
+  up-convolutions as GEMMs (engine/speed.py), fused Adam, denormals flushed — plus
+  ``--compile`` / ``--amp bf16`` when asked.
+
+Steps are interleaved (baseline, optimised, baseline, ...) after warm-up, so the load of a
+shared machine hits both alike, and the medians are compared. The number of threads is
+torch's default unless ``--threads`` is given.
+
+    python benchmarks/bench_train.py --width 32 --batch-size 2 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def count_flops(width: int, classes: int, batch: int, patch: tuple[int, int, int]) -> float:
+    """FLOPs (2 per multiply-add) of one forward + backward, counted on the meta device."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from semantic_genesis.models import create_model
+
+    with torch.device("meta"):
+        model = create_model("ynet3d", n_classes=classes, width=width)
+        x = torch.rand(batch, 1, *patch)
+    with FlopCounterMode(display=False) as counter:
+        seg, cls = model(x)
+        (seg.sum() + cls.sum()).backward()
+    return float(counter.get_total_flops())
+
+
+def make_step(optimised: bool, args: argparse.Namespace) -> Callable[[], None]:
+    """A closure running one training step of the chosen configuration."""
+    from semantic_genesis.engine.config import PretrainConfig, resolve_method
+    from semantic_genesis.engine.losses import Outputs, PretrainLoss
+    from semantic_genesis.engine.network import build_network
+    from semantic_genesis.engine.speed import use_gemm_upconv
+
+    config = PretrainConfig(width=args.width, channels_last=optimised)
+    torch.manual_seed(0)
+    net = build_network(config, resolve_method(config), args.classes, 0)
+    if optimised:
+        use_gemm_upconv(net)
+    model = torch.compile(net) if optimised and args.compile else net
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, fused=optimised or None)
+    loss_fn = PretrainLoss(1.0, 0.01)
+    x = torch.rand(args.batch_size, 1, *args.patch)
+    labels = torch.randint(0, args.classes, (args.batch_size,))
+    if optimised and config.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    amp = optimised and args.amp == "bf16"
+
+    def step() -> None:
+        torch.set_flush_denormal(optimised)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            out = Outputs(*model(x))
+        loss, _ = loss_fn(out, x, labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--classes", type=int, default=44)
+    p.add_argument("--patch", type=int, nargs=3, default=(64, 64, 32))
+    p.add_argument("--steps", type=int, default=3, help="timed steps per configuration")
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps per configuration")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--compile", action="store_true", help="also torch.compile the optimised one")
+    p.add_argument(
+        "--amp",
+        choices=("none", "bf16"),
+        default="none",
+        help="autocast of the optimised one (bf16 is slow on CPUs without bf16)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON only")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    flops = count_flops(args.width, args.classes, args.batch_size, tuple(args.patch))
+    steps = {"baseline": make_step(False, args), "optimised": make_step(True, args)}
+    for _ in range(args.warmup):
+        for step in steps.values():
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for i in range(args.steps):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+        if not args.json:
+            print(
+                f"step {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()),
+                flush=True,
+            )
+    result = {
+        "benchmark": "train_step",
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "width": args.width,
+        "batch_size": args.batch_size,
+        "classes": args.classes,
+        "patch": list(args.patch),
+        "gflop_per_step": round(flops / 1e9, 1),
+        "optimised_config": {
+            "channels_last_3d": True,
+            "gemm_upconv": True,
+            "fused_adam": True,
+            "flush_denormal": True,
+            "compile": args.compile,
+            "amp": args.amp,
+        },
+    }
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        result[name] = {
+            "s_per_step": round(med, 3),
+            "cubes_per_s": round(args.batch_size / med, 4),
+            "gflop_per_s": round(flops / med / 1e9, 1),
+            "steps_s": [round(t, 3) for t in ts],
+        }
+    result["speedup"] = round(
+        result["baseline"]["s_per_step"] / result["optimised"]["s_per_step"], 3
+    )
+    print(json.dumps(result, indent=None if args.json else 2))
+
+
+if __name__ == "__main__":
+    main()
