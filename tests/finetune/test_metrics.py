@@ -50,3 +50,12 @@ def test_auc_is_invariant_to_monotone_maps() -> None:
     rng = np.random.default_rng(0)
     scores, labels = rng.normal(size=50), rng.integers(0, 2, 50)
     assert roc_auc(scores, labels) == pytest.approx(roc_auc(1 / (1 + np.exp(-scores)), labels))
+
+
+def test_balanced_validation_loss_weighs_both_classes_equally() -> None:
+    from semantic_genesis.finetune.tasks.classify import balanced_bce
+
+    logits = np.array([0.0, 0.0, 0.0, 2.0], np.float32)
+    labels = np.array([0, 0, 0, 1])
+    neg, pos = math.log(2), math.log(1 + math.exp(-2))  # BCE of logit 0 at y=0, logit 2 at y=1
+    assert balanced_bce(logits, labels) == pytest.approx((neg + pos) / 2, rel=1e-6)

@@ -4,7 +4,10 @@ Each candidate of ``candidates.csv`` (world mm) is mapped to a voxel index with 
 geometry (``Volume.world_to_voxel``) and a cube of the recipe's patch (64x64x32) is cut around it,
 zero-padded at the scan's border. Training balances the classes by sampling: every epoch sees
 each example of the rarer class once and as many randomly drawn examples of the other.
-Loss: binary cross-entropy on the logits; metric: ROC AUC (method.md §7.2).
+Loss: binary cross-entropy on the logits; metric: ROC AUC (method.md §7.2). The validation loss
+that picks the kept epoch (and drives the schedule) is the class-balanced cross-entropy (the mean
+of the per-class means), the objective the balanced training optimises: the plain mean over a
+1:20 validation set rewards pushing every probability down, not separating the classes.
 """
 
 from __future__ import annotations
@@ -138,6 +141,14 @@ def balanced_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(np.concatenate([rare, picked]))
 
 
+def balanced_bce(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Binary cross-entropy averaged within each class, then over the classes present."""
+    loss = F.binary_cross_entropy_with_logits(
+        torch.from_numpy(logits).float(), torch.from_numpy(labels).float(), reduction="none"
+    ).numpy()
+    return float(np.mean([loss[labels == c].mean() for c in np.unique(labels)]))
+
+
 @torch.no_grad()
 def predict_logits(
     model: torch.nn.Module, cubes: np.ndarray, batch_size: int, device: torch.device
@@ -192,10 +203,7 @@ def run_classify(
     def validate() -> tuple[float, float]:
         val = sets["val"]
         logits = predict_logits(model, val.cubes, recipe.batch_size, device)
-        loss = F.binary_cross_entropy_with_logits(
-            torch.from_numpy(logits), torch.from_numpy(val.labels).float()
-        )
-        return float(loss), roc_auc(logits, val.labels)
+        return balanced_bce(logits, val.labels), roc_auc(logits, val.labels)
 
     result = fit(model, recipe, cfg.epochs, train_epoch, validate, desc="finetune classify")
     test = sets["test"]
