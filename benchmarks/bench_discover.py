@@ -53,8 +53,11 @@ def make_cohort(root: Path, n: int, spacing: tuple[float, float, float] | None) 
     from semantic_genesis.data.phantoms import PhantomConfig, generate_phantoms
 
     generate_phantoms(root / "raw", PhantomConfig(n=n, seed=0))
-    prepare([root / "raw" / "images"], root / "cohort",
-            PrepareConfig(modality="ct", val_fraction=0.25, spacing=spacing))
+    prepare(
+        [root / "raw" / "images"],
+        root / "cohort",
+        PrepareConfig(modality="ct", val_fraction=0.25, spacing=spacing),
+    )
     return root / "cohort"
 
 
@@ -65,8 +68,10 @@ def bench_air_test(cohort: Path, loop_trials: int) -> dict:
     lo, hi = corner_bounds(vol.shape, rules)
     corners = draw_corners(np.random.default_rng(0), lo, hi, rules.trials)
     t = time.perf_counter()
-    slow = [reference_air_score(np.asarray(vol[x:x + 64, y:y + 64, z:z + 35]), (64, 64, 32))
-            for x, y, z in corners[:loop_trials]]
+    slow = [
+        reference_air_score(np.asarray(vol[x : x + 64, y : y + 64, z : z + 35]), (64, 64, 32))
+        for x, y, z in corners[:loop_trials]
+    ]
     loop_s = (time.perf_counter() - t) / loop_trials
     best = np.inf
     for _ in range(5):
@@ -75,10 +80,16 @@ def bench_air_test(cohort: Path, loop_trials: int) -> dict:
         best = min(best, time.perf_counter() - t)
     assert np.array_equal(fast[:loop_trials], slow), "vectorised and loop scores differ"
     vec_s = best / len(corners)
-    return {"volume": list(vol.shape), "patch": list(rules.patch), "trials": len(corners),
-            "loop_s_per_trial": loop_s, "loop_trials_timed": loop_trials,
-            "vectorised_s_per_trial": vec_s, "speedup": loop_s / vec_s,
-            "accepted_fraction": float((fast <= rules.max_score).mean())}
+    return {
+        "volume": list(vol.shape),
+        "patch": list(rules.patch),
+        "trials": len(corners),
+        "loop_s_per_trial": loop_s,
+        "loop_trials_timed": loop_trials,
+        "vectorised_s_per_trial": vec_s,
+        "speedup": loop_s / vec_s,
+        "accepted_fraction": float((fast <= rules.max_score).mean()),
+    }
 
 
 def discover_for_bench(cohort: Path, out: Path, max_tissue: float) -> dict:
@@ -87,15 +98,22 @@ def discover_for_bench(cohort: Path, out: Path, max_tissue: float) -> dict:
 
     ids = sorted(r.id for r in read_cohort(cohort))
     feats = out.parent / "bench-features.npz"
-    np.savez(feats, ids=np.array(ids),
-             features=np.random.default_rng(0).normal(size=(len(ids), 512)).astype(np.float32))
-    config = DiscoverConfig(n_classes=len(ids), features=str(feats), device="cpu",
-                            max_tissue=max_tissue)
+    np.savez(
+        feats,
+        ids=np.array(ids),
+        features=np.random.default_rng(0).normal(size=(len(ids), 512)).astype(np.float32),
+    )
+    config = DiscoverConfig(
+        n_classes=len(ids), features=str(feats), device="cpu", max_tissue=max_tissue
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small cohort: K and C are clipped
         result = discover(cohort, out, config)
-    return {"n_classes": result.n_classes, "n_patterns": result.n_patterns,
-            "timings": result.timings}
+    return {
+        "n_classes": result.n_classes,
+        "n_patterns": result.n_patterns,
+        "timings": result.timings,
+    }
 
 
 def reference_instance(path: Path, corner, rng: np.random.Generator) -> list[np.ndarray]:
@@ -105,11 +123,11 @@ def reference_instance(path: Path, corner, rng: np.random.Generator) -> list[np.
 
     im = np.load(path)
     x, y, z = corner
-    cubes = [im[x:x + 64, y:y + 64, z:z + 32]]
+    cubes = [im[x : x + 64, y : y + 64, z : z + 32]]
     for _ in range(2):
         s = rng.integers(50, 80)
         dx, dy = rng.integers(-10, 10, size=2)
-        crop = im[x + dx:x + dx + s, y + dy:y + dy + s, z:z + 32]
+        crop = im[x + dx : x + dx + s, y + dy : y + dy + s, z : z + 32]
         cubes.append(resize(crop, (64, 64, 32), preserve_range=True))
     return cubes
 
@@ -143,8 +161,13 @@ def bench_crop(cohort: Path, patterns: Path, n_instances: int, rounds: int = 3) 
                 ds.cube(3 * i + res)
         ours_s = min(ours_s, (time.perf_counter() - t) / len(order))
     torch.set_num_threads(threads)
-    return {"instances": len(order), "rounds": rounds, "reference_s_per_instance": ref_s,
-            "ours_s_per_instance": ours_s, "speedup": ref_s / ours_s}
+    return {
+        "instances": len(order),
+        "rounds": rounds,
+        "reference_s_per_instance": ref_s,
+        "ours_s_per_instance": ours_s,
+        "speedup": ref_s / ours_s,
+    }
 
 
 _CHILD = """
@@ -178,18 +201,35 @@ def bench_memory(cohort: Path, tmp: Path, max_tissue: float) -> dict:
     the libraries are imported and warmed up: fonts, FAISS), in a fresh process."""
     records = read_cohort(cohort)
     feats = tmp / "bench-features.npz"
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(cohort), str(tmp / "mem"),
-                          str(feats), str(len(records)), str(max_tissue)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(cohort),
+            str(tmp / "mem"),
+            str(feats),
+            str(len(records)),
+            str(max_tissue),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rss = json.loads(out.stdout.strip().splitlines()[-1])
     largest = max(np.prod(r.shape) * open_volume(cohort, r).dtype.itemsize for r in records)
     with np.load(feats) as f:
         feature_bytes = f["features"].nbytes
     added = rss["peak"] - rss["before"]
     budget = 2 * largest + feature_bytes
-    return {"peak_rss_added_bytes": int(added), "budget_bytes": int(budget),
-            "largest_volume_bytes": int(largest), "feature_bytes": int(feature_bytes),
-            "rss_before_bytes": rss["before"], "within_budget": bool(added <= budget)}
+    return {
+        "peak_rss_added_bytes": int(added),
+        "budget_bytes": int(budget),
+        "largest_volume_bytes": int(largest),
+        "feature_bytes": int(feature_bytes),
+        "rss_before_bytes": rss["before"],
+        "within_budget": bool(added <= budget),
+    }
 
 
 def main() -> None:
@@ -199,11 +239,20 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4, help="phantoms to generate")
     parser.add_argument("--loop-trials", type=int, default=2)
     parser.add_argument("--instances", type=int, default=20)
-    parser.add_argument("--spacing", type=float, nargs=3, default=None,
-                        help="resample the phantoms (0.68 0.68 1.0: LUNA16-sized volumes)")
-    parser.add_argument("--max-tissue", type=float, default=0.3,
-                        help="air test threshold for the discover run (phantoms rarely hold "
-                             "a 64-voxel cube with <= 15 %% tissue)")
+    parser.add_argument(
+        "--spacing",
+        type=float,
+        nargs=3,
+        default=None,
+        help="resample the phantoms (0.68 0.68 1.0: LUNA16-sized volumes)",
+    )
+    parser.add_argument(
+        "--max-tissue",
+        type=float,
+        default=0.3,
+        help="air test threshold for the discover run (phantoms rarely hold "
+        "a 64-voxel cube with <= 15 %% tissue)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -216,12 +265,18 @@ def main() -> None:
         print(json.dumps(report, indent=2, default=float))
         return
     a, c, m = report["air_test"], report["crop_multires"], report["memory"]
-    print(f"air test: {a['loop_s_per_trial'] * 1e3:.1f} ms (loop) vs "
-          f"{a['vectorised_s_per_trial'] * 1e6:.1f} us per trial: {a['speedup']:.0f}x")
-    print(f"crop + multi-resolution: {c['reference_s_per_instance'] * 1e3:.1f} ms vs "
-          f"{c['ours_s_per_instance'] * 1e3:.2f} ms per instance: {c['speedup']:.1f}x")
-    print(f"peak RSS added by discover: {m['peak_rss_added_bytes'] / 2**20:.1f} MiB "
-          f"(budget {m['budget_bytes'] / 2**20:.1f} MiB)")
+    print(
+        f"air test: {a['loop_s_per_trial'] * 1e3:.1f} ms (loop) vs "
+        f"{a['vectorised_s_per_trial'] * 1e6:.1f} us per trial: {a['speedup']:.0f}x"
+    )
+    print(
+        f"crop + multi-resolution: {c['reference_s_per_instance'] * 1e3:.1f} ms vs "
+        f"{c['ours_s_per_instance'] * 1e3:.2f} ms per instance: {c['speedup']:.1f}x"
+    )
+    print(
+        f"peak RSS added by discover: {m['peak_rss_added_bytes'] / 2**20:.1f} MiB "
+        f"(budget {m['budget_bytes'] / 2**20:.1f} MiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -8,13 +8,16 @@ cubes (the cost does not depend on the values; perturbations are not timed).
 
 - ``baseline``: fp32, eager, NCDHW (``torch.contiguous_format``), Adam's default
   implementation — the reference's computation;
-- ``optimised``: the engine's CPU defaults — channels-last-3d model and inputs, the 2x2x2
-  up-convolutions as GEMMs (engine/speed.py), fused Adam, denormals flushed — plus
+- ``optimised``: the engine's CPU defaults — channels-last-3d model and inputs, the decoder's
+  up-sampling computed as sub-pixel GEMMs (engine/speed.py), fused Adam, denormals flushed — plus
   ``--compile`` / ``--amp bf16`` when asked.
 
 Steps are interleaved (baseline, optimised, baseline, ...) after warm-up, so the load of a
 shared machine hits both alike, and the medians are compared. The number of threads is
-torch's default unless ``--threads`` is given.
+torch's default unless ``--threads`` is given. ``gflop_per_step`` is what each configuration
+executes (counted with torch's FlopCounterMode; the fast decoder needs fewer operations for the
+same function), ``gflop_per_s`` is that over the step time, and ``reference_gflop_per_s`` the
+reference's operation count over the step time (the equal-FLOPs view of performance.md).
 
     python benchmarks/bench_train.py --width 32 --batch-size 2 --json
 """
@@ -30,14 +33,20 @@ from collections.abc import Callable
 import torch
 
 
-def count_flops(width: int, classes: int, batch: int, patch: tuple[int, int, int]) -> float:
-    """FLOPs (2 per multiply-add) of one forward + backward, counted on the meta device."""
+def count_flops(
+    width: int, classes: int, batch: int, patch: tuple[int, int, int], fast_decoder: bool
+) -> float:
+    """FLOPs (2 per multiply-add) one forward + backward executes, counted on the meta device
+    (the fast decoder computes the same function with fewer operations)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from semantic_genesis.engine.speed import use_fast_decoder
     from semantic_genesis.models import create_model
 
     with torch.device("meta"):
         model = create_model("ynet3d", n_classes=classes, width=width)
+        if fast_decoder:
+            use_fast_decoder(model)
         x = torch.rand(batch, 1, *patch)
     with FlopCounterMode(display=False) as counter:
         seg, cls = model(x)
@@ -50,13 +59,13 @@ def make_step(optimised: bool, args: argparse.Namespace) -> Callable[[], None]:
     from semantic_genesis.engine.config import PretrainConfig, resolve_method
     from semantic_genesis.engine.losses import Outputs, PretrainLoss
     from semantic_genesis.engine.network import build_network
-    from semantic_genesis.engine.speed import use_gemm_upconv
+    from semantic_genesis.engine.speed import use_fast_decoder
 
     config = PretrainConfig(width=args.width, channels_last=optimised)
     torch.manual_seed(0)
     net = build_network(config, resolve_method(config), args.classes, 0)
     if optimised:
-        use_gemm_upconv(net)
+        use_fast_decoder(net)
     model = torch.compile(net) if optimised and args.compile else net
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, fused=optimised or None)
     loss_fn = PretrainLoss(1.0, 0.01)
@@ -98,7 +107,16 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    flops = count_flops(args.width, args.classes, args.batch_size, tuple(args.patch))
+    flops = {
+        name: count_flops(
+            args.width,
+            args.classes,
+            args.batch_size,
+            tuple(args.patch),
+            fast_decoder=name == "optimised",
+        )
+        for name in ("baseline", "optimised")
+    }
     steps = {"baseline": make_step(False, args), "optimised": make_step(True, args)}
     for _ in range(args.warmup):
         for step in steps.values():
@@ -122,10 +140,9 @@ def main() -> None:
         "batch_size": args.batch_size,
         "classes": args.classes,
         "patch": list(args.patch),
-        "gflop_per_step": round(flops / 1e9, 1),
         "optimised_config": {
             "channels_last_3d": True,
-            "gemm_upconv": True,
+            "fast_decoder": True,
             "fused_adam": True,
             "flush_denormal": True,
             "compile": args.compile,
@@ -137,7 +154,9 @@ def main() -> None:
         result[name] = {
             "s_per_step": round(med, 3),
             "cubes_per_s": round(args.batch_size / med, 4),
-            "gflop_per_s": round(flops / med / 1e9, 1),
+            "gflop_per_step": round(flops[name] / 1e9, 1),
+            "gflop_per_s": round(flops[name] / med / 1e9, 1),
+            "reference_gflop_per_s": round(flops["baseline"] / med / 1e9, 1),
             "steps_s": [round(t, 3) for t in ts],
         }
     result["speedup"] = round(

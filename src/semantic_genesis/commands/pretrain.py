@@ -115,10 +115,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="channels-last-3d memory layout",
     )
     s.add_argument(
-        "--gemm-upconv",
+        "--fast-decoder",
         action=argparse.BooleanOptionalAction,
-        default=d.gemm_upconv,
-        help="on CPU, compute the 2x2x2 up-convolutions as matrix products (faster)",
+        default=d.fast_decoder,
+        help="on CPU, compute each decoder up-sampling + first convolution as one sub-pixel "
+        "convolution (same function, fewer operations)",
     )
     s.add_argument("--workers", type=int, default=d.workers, help="data loader processes")
     s.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")

@@ -76,7 +76,7 @@ class PretrainConfig:
     amp: str = "auto"  # auto (bf16 on GPU, none on CPU) | bf16 | fp16 | none
     compile: bool = False  # torch.compile the model
     channels_last: bool = True  # torch.channels_last_3d for model and inputs
-    gemm_upconv: bool = True  # on CPU, up-convolutions as GEMMs (engine/speed.py)
+    fast_decoder: bool = True  # on CPU, decoder up-sampling as sub-pixel GEMMs (engine/speed.py)
     workers: int = 0  # DataLoader worker processes
     multires: bool = True  # multi-resolution training crops (method.md §2.5)
     warp_target: bool = False  # warp the target with the input (reference: input only, §3.2)

@@ -32,7 +32,7 @@ from semantic_genesis.engine.distributed import (
 )
 from semantic_genesis.engine.losses import STATS, Outputs, PretrainLoss
 from semantic_genesis.engine.network import build_network
-from semantic_genesis.engine.speed import cpu_settings, use_gemm_upconv
+from semantic_genesis.engine.speed import cpu_settings, use_fast_decoder
 from semantic_genesis.engine.state import EarlyStopping, capture_rng, restore_rng
 from semantic_genesis.utils.config import to_dict
 from semantic_genesis.utils.errors import SemgenError
@@ -100,8 +100,8 @@ class Trainer:
         ).to(self.device)
         if self.device.type == "cpu":
             cpu_settings()
-            if config.gemm_upconv:
-                use_gemm_upconv(self.net)
+            if config.fast_decoder:
+                use_fast_decoder(self.net)
         if config.init:
             from semantic_genesis.models import load_weights
 
