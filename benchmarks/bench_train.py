@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -136,6 +137,7 @@ def main() -> None:
         "benchmark": "train_step",
         "device": "cpu",
         "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         "width": args.width,
         "batch_size": args.batch_size,
         "classes": args.classes,

@@ -22,32 +22,12 @@ from tests.engine.conftest import write_engine_patterns
 QUICK = {"width": 8, "batch_size": 6, "figures": False, "multires": False}
 
 
-@pytest.fixture(scope="module")
-def learned(engine_patterns: Path, tmp_path_factory: pytest.TempPathFactory):
-    """Five epochs of in-painting + semantics, λ_cls = 1, with the reference's always-batch-
-    statistics norm (standard BN's running statistics lag far behind a 15-step run)."""
-    out = tmp_path_factory.mktemp("run")
-    config = PretrainConfig(
-        pretext="inpaint",
-        semantic=True,
-        width=8,
-        norm="batch_always",
-        epochs=5,
-        batch_size=6,
-        lambda_cls=1.0,
-        multires=False,
-        seed=0,
-    )
-    return out, pretrain(engine_patterns, out, config)
-
-
 def _metrics(out: Path) -> list[dict[str, str]]:
     with open(out / "metrics.csv", newline="") as fh:
         return list(csv.DictReader(fh))
 
 
-def test_training_loss_falls_and_pseudo_classes_are_learned(learned) -> None:
-    out, result = learned
+def _assert_learned(out: Path, result) -> None:
     rows = _metrics(out)
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5]
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
@@ -61,8 +41,7 @@ def test_training_loss_falls_and_pseudo_classes_are_learned(learned) -> None:
     assert rows[0]["train_rot_ce"] == ""  # no rotation term in this method
 
 
-def test_run_folder_holds_figures_config_events_and_provenance(learned) -> None:
-    out, _ = learned
+def _assert_run_folder(out: Path) -> None:
     for name in ("curves.png", "restorations.png", "pretrain-config.yaml", "metrics.csv"):
         assert (out / name).stat().st_size > 0, name
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
@@ -71,53 +50,56 @@ def test_run_folder_holds_figures_config_events_and_provenance(learned) -> None:
     assert "torch" in info["run_info"] and info["data"]["n_classes"] == 3
 
 
-def test_checkpoint_loads_strictly_and_carries_the_model_card(
-    learned, engine_patterns: Path
-) -> None:
-    out, _ = learned
+def _assert_checkpoints(out: Path, fingerprint: str) -> None:
     for name in ("best.pt", "last.pt"):
         ckpt = torch.load(out / "checkpoints" / name, weights_only=True)
         card = ModelCard.from_dict(ckpt["model_card"])
-        assert (card.architecture, card.width, card.n_classes, card.pretext, card.semantic) == (
-            "ynet3d",
-            8,
-            3,
-            "inpaint",
-            True,
-        )
-        assert card.patch_size == (16, 16, 16)
-        assert card.data_fingerprint == read_discover_info(engine_patterns)["cohort_fingerprint"]
+        assert (card.architecture, card.width, card.n_classes) == ("ynet3d", 8, 3)
+        assert (card.pretext, card.semantic, card.patch_size) == ("inpaint", True, (16, 16, 16))
+        assert card.data_fingerprint == fingerprint
         model = create_model("ynet3d", n_classes=3, width=8)
         model.load_state_dict(ckpt["state_dict"], strict=True)
     assert {"optimizer", "scheduler", "rng", "early_stopping", "history"} <= set(ckpt)
 
 
-def test_existing_run_is_never_continued_silently(learned, engine_patterns: Path) -> None:
-    out, _ = learned
-    with pytest.raises(SemgenError, match="--resume"):
-        pretrain(engine_patterns, out, PretrainConfig(**QUICK, epochs=1))
-    # --resume of a finished run trains nothing more and reports the same best epoch
-    done = pretrain(
-        engine_patterns,
-        out,
-        PretrainConfig(
-            pretext="inpaint",
-            width=8,
-            norm="batch_always",
-            epochs=5,
-            batch_size=6,
-            lambda_cls=1.0,
-            multires=False,
-            resume=True,
-        ),
+def test_pretraining_learns_and_writes_a_complete_run_folder(
+    engine_patterns: Path, tmp_path: Path
+) -> None:
+    """Five epochs of in-painting + semantics, λ_cls = 1, with the reference's always-batch-
+    statistics norm (standard BN's running statistics lag far behind a 15-step run): the
+    losses fall, validation pseudo-class accuracy ends above chance, and the run folder holds
+    figures, events, config, provenance and checkpoints that load strictly with their card."""
+    config = PretrainConfig(
+        pretext="inpaint",
+        semantic=True,
+        width=8,
+        norm="batch_always",
+        epochs=5,
+        batch_size=6,
+        lambda_cls=1.0,
+        multires=False,
+        seed=0,
     )
-    assert done.epochs_run == 5 and len(_metrics(out)) == 5
+    result = pretrain(engine_patterns, tmp_path, config)
+    _assert_learned(tmp_path, result)
+    _assert_run_folder(tmp_path)
+    _assert_checkpoints(tmp_path, read_discover_info(engine_patterns)["cohort_fingerprint"])
+
+
+def test_existing_run_is_never_continued_silently(engine_patterns: Path, tmp_path: Path) -> None:
+    config = PretrainConfig(**{**QUICK, "width": 4}, epochs=1)
+    pretrain(engine_patterns, tmp_path, config)
+    with pytest.raises(SemgenError, match="--resume"):
+        pretrain(engine_patterns, tmp_path, config)
+    # --resume of a finished run trains nothing more
+    config.resume = True
+    assert pretrain(engine_patterns, tmp_path, config).epochs_run == 1
+    assert len(_metrics(tmp_path)) == 1
+    config.width = 8
     with pytest.raises(SemgenError, match="different settings"):
-        pretrain(
-            engine_patterns,
-            out,
-            PretrainConfig(pretext="inpaint", width=16, epochs=5, batch_size=6, resume=True),
-        )
+        pretrain(engine_patterns, tmp_path, config)
+    config.resume, config.overwrite = False, True  # --overwrite starts afresh
+    assert pretrain(engine_patterns, tmp_path, config).epochs_run == 1
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,17 @@ writes a run folder with ``checkpoints/{last,best}.pt``, metrics and figures. Mo
 ``config`` (settings, methods), ``losses``, ``network`` (what runs), ``trainer`` (epochs),
 ``state`` (RNG and early-stopping state for exact resume), ``distributed`` (DDP), ``data``
 (input checks), ``speed`` (CPU speed-ups), ``logs`` and ``figures``, ``run`` (the run folder).
+
+The torch-dependent names load on first use, so ``semgen --help`` does not import torch.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 from semantic_genesis.engine.config import Method, PretrainConfig, PretrainResult, resolve_method
-from semantic_genesis.engine.losses import Outputs, PretrainLoss
-from semantic_genesis.engine.run import pretrain
+
+_LAZY = {"pretrain": "run", "PretrainLoss": "losses", "Outputs": "losses"}
 
 __all__ = [
     "Method",
@@ -20,3 +26,11 @@ __all__ = [
     "pretrain",
     "resolve_method",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"semantic_genesis.engine.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'semantic_genesis.engine' has no attribute {name!r}")

@@ -19,6 +19,10 @@ concatenation with the skip, then ``conv1``), so per decoder level:
 The results equal the reference computation up to float rounding (tests/engine/test_speed.py);
 parameters and state-dict keys are untouched. bf16 autocast is *not* a speed-up on this CPU
 (no native bf16 arithmetic: one convolution took minutes instead of seconds).
+
+On a shared or oversubscribed CPU, OpenMP threads that spin while waiting cost far more than
+the model: a width-8 step took 23-38 s with 2 spinning threads and 2.4 s with
+``OMP_WAIT_POLICY=PASSIVE`` (which ``semgen pretrain`` sets unless the user chose a policy).
 """
 
 from __future__ import annotations
@@ -157,7 +161,9 @@ class FastUpTransition(UpTransition):
         first = self.ops[0]
         conv = first.conv1
         c_up = self.up_conv.out_channels
-        if fusion_pays(x, c_up, conv.out_channels):
+        dev = x.device.type  # the GEMMs below write fp32: no fusion under autocast
+        autocast = torch.amp.is_autocast_available(dev) and torch.is_autocast_enabled(dev)
+        if not autocast and fusion_pays(x, c_up, conv.out_channels):
             kernel = subpixel_kernel(conv.weight[:, :c_up], self.up_conv.weight, self.up_conv.bias)
             h = F.conv3d(skip, conv.weight[:, c_up:], conv.bias, padding=1)
             h = h + SubPixelConv.apply(x, kernel)
