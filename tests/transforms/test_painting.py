@@ -72,3 +72,31 @@ def test_outpainting_mg_keeps_the_first_box_always():
     )
     assert bool(p["enabled"][:, 0].all())
     assert 4.2 < float(p["enabled"].sum(1).float().mean()) < 4.8  # 1 + 0.95 + ... = 4.52
+
+
+def test_box_painting_touches_exactly_the_union_of_boxes():
+    """The CPU path paints box by box; the voxels it changes (in-painting) or keeps
+    (out-painting) must be exactly the union that the batched mask path uses."""
+    from semantic_genesis.transforms.base import box_mask
+
+    x = torch.full((50, 1, 24, 24, 16), 2.0)  # noise is < 1, so every painted voxel shows
+    for t, keep in (
+        (InPainting(n_boxes=5, continue_prob=0.95), False),
+        (OutPainting(5, 0.95), True),
+    ):
+        out, p = t(x, torch.Generator().manual_seed(3), return_params=True)
+        union = box_mask(p["corner"], p["size"], p["enabled"], x.shape[2:])
+        original = out == 2.0
+        assert torch.equal(original, union if keep else ~union)
+        assert float(out[~original].max()) < 1.0 and float(out[~original].min()) >= 0.0
+
+
+def test_noise_is_reproducible_from_the_generator():
+    from semantic_genesis.transforms.base import uniform_noise
+
+    a = uniform_noise((4, 1000), torch.Generator().manual_seed(7), "cpu")
+    b = uniform_noise((4, 1000), torch.Generator().manual_seed(7), "cpu")
+    c = uniform_noise((4, 1000), torch.Generator().manual_seed(8), "cpu")
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.dtype == torch.float32 and float(a.min()) >= 0.0 and float(a.max()) < 1.0
+    assert abs(float(a.mean()) - 0.5) < 0.02 and abs(float(a.var()) - 1 / 12) < 0.005

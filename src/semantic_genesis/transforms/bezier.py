@@ -109,14 +109,19 @@ class BezierIntensity(Perturbation):
         slope = torch.diff(table, dim=1, append=table[:, -1:])  # 0 after the last entry
         flat = x.reshape(x.shape[0], -1)
         out = torch.empty(flat.shape, dtype=x.dtype, device=x.device)
-        # on CPU one sample at a time, so the per-voxel temporaries (int64 indices) stay small:
-        # batch-sized ones are fresh pages (page faults) on every call
-        step = 1 if x.device.type == "cpu" else x.shape[0]
-        for i in range(0, x.shape[0], step):
-            pos = flat[i : i + step].clamp(0.0, 1.0).mul_(table.shape[1] - 1)
+        if x.device.type != "cpu":
+            pos = flat.clamp(0.0, 1.0).mul_(table.shape[1] - 1)
             lo = pos.long()
-            part = torch.gather(table[i : i + step], 1, lo, out=out[i : i + step])
-            part.addcmul_(slope[i : i + step].gather(1, lo), pos.frac_())
+            torch.gather(table, 1, lo, out=out).addcmul_(slope.gather(1, lo), pos.frac_())
+            return out.view(x.shape)
+        # on CPU one sample at a time, with 1-D look-ups: the per-voxel temporaries (int64
+        # indices) stay small (batch-sized ones are fresh pages on every call), and
+        # index_select from a 16 KiB table is several times faster than gather along a row
+        for i in range(x.shape[0]):
+            pos = flat[i].clamp(0.0, 1.0).mul_(table.shape[1] - 1)
+            lo = pos.long()
+            row = torch.index_select(table[i], 0, lo, out=out[i])
+            row.addcmul_(slope[i].index_select(0, lo), pos.frac_())
         return out.view(x.shape)
 
 

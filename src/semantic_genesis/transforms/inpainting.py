@@ -15,7 +15,7 @@ from semantic_genesis.transforms.base import (
     Params,
     Perturbation,
     box_mask,
-    fill_noise,
+    paint_boxes,
     sample_boxes,
 )
 
@@ -75,9 +75,9 @@ class InPainting(Perturbation):
     def apply(
         self, x: torch.Tensor, params: Params, generator: torch.Generator | None
     ) -> torch.Tensor:
-        mask = box_mask(params["corner"], params["size"], params["enabled"], x.shape[2:])
         if self.fill == "noise":
-            return fill_noise(x, mask, generator)
+            return paint_boxes(x, params, generator, keep=False)
+        mask = box_mask(params["corner"], params["size"], params["enabled"], x.shape[2:])
         if self.fill == "mean":
             value = x.mean(dim=(2, 3, 4), keepdim=True)
         else:

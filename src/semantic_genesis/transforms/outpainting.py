@@ -14,8 +14,7 @@ import torch
 from semantic_genesis.transforms.base import (
     Params,
     Perturbation,
-    box_mask,
-    fill_noise,
+    paint_boxes,
     sample_boxes,
 )
 
@@ -62,5 +61,4 @@ class OutPainting(Perturbation):
     def apply(
         self, x: torch.Tensor, params: Params, generator: torch.Generator | None
     ) -> torch.Tensor:
-        keep = box_mask(params["corner"], params["size"], params["enabled"], x.shape[2:])
-        return fill_noise(x, ~keep, generator)
+        return paint_boxes(x, params, generator, keep=True)
