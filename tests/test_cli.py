@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -32,3 +33,22 @@ def test_warnings_are_one_line() -> None:
 
     line = _one_line_warning("K clipped to 4", UserWarning, "x.py", 3)
     assert line == "semgen: warning: K clipped to 4\n"
+
+
+CHECK = (
+    "import os, sys; from semantic_genesis.cli import main; main([]); "
+    "sys.stderr.write(os.environ.get('OMP_WAIT_POLICY', 'unset'))"
+)
+
+
+def _policy(env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK], env=env, capture_output=True, text=True
+    )
+    return done.stderr.strip().splitlines()[-1]
+
+
+def test_passive_wait_policy_is_the_default_and_a_user_choice_wins() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    assert _policy(env) == "PASSIVE"
+    assert _policy({**env, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"

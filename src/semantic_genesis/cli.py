@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -59,7 +60,14 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:  #
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `semgen` console script."""
+    """Entry point of the `semgen` console script.
+
+    OpenMP threads sleep instead of spinning between parallel regions unless the user chose a
+    policy (``OMP_WAIT_POLICY``): on a shared or oversubscribed CPU spinning threads made a
+    training step up to 10x slower (engine/speed.py). It must be set before torch loads, which
+    the commands do lazily.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     warnings.formatwarning = _one_line_warning
     parser = build_parser()
     args = parser.parse_args(argv)

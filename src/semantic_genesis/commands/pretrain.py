@@ -12,7 +12,6 @@ metrics.csv, curves.png, restorations.png and TensorBoard events.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from semantic_genesis.engine.config import AMP_MODES, PRETEXTS, PretrainConfig
@@ -143,13 +142,7 @@ def config_from_args(args: argparse.Namespace) -> PretrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run `semgen pretrain`.
-
-    OpenMP threads sleep instead of spinning between parallel regions unless the user chose
-    otherwise (``OMP_WAIT_POLICY``): on a shared or oversubscribed CPU spinning threads made
-    a training step up to 10x slower (engine/speed.py). It must be set before torch loads.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    """Run `semgen pretrain` (``cli.main`` sets ``OMP_WAIT_POLICY=PASSIVE`` unless chosen)."""
     from semantic_genesis.engine import pretrain
     from semantic_genesis.utils.dist import is_main
     from semantic_genesis.utils.progress import say
