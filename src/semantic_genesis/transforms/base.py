@@ -278,3 +278,33 @@ def as_batch(x: torch.Tensor | np.ndarray):
         return out.cpu().numpy() if is_numpy else out
 
     return batch, restore
+
+
+class BoxPerturbation(Perturbation):
+    """A perturbation drawn as random boxes (in-/out-painting): subclasses say the side range
+    per axis (:meth:`side_range`) and whether the first box always exists (``first_always``);
+    they set ``n_boxes``, ``continue_prob`` and ``margin``."""
+
+    first_always = False
+    n_boxes: int
+    continue_prob: float
+    margin: int
+
+    def side_range(self, dims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Smallest and largest box side per axis for cube sides ``dims``."""
+        raise NotImplementedError
+
+    def sample(self, x: torch.Tensor, generator: torch.Generator | None) -> Params:
+        lo, hi = self.side_range(torch.tensor(x.shape[2:]))
+        return sample_boxes(
+            x.shape[0],
+            x.shape[2:],
+            lo.clamp(min=1),
+            hi.clamp(min=1),
+            self.n_boxes,
+            self.continue_prob,
+            self.first_always,
+            self.margin,
+            generator,
+            x.device,
+        )

@@ -12,15 +12,14 @@ from __future__ import annotations
 import torch
 
 from semantic_genesis.transforms.base import (
+    BoxPerturbation,
     Params,
-    Perturbation,
     box_mask,
     paint_boxes,
-    sample_boxes,
 )
 
 
-class InPainting(Perturbation):
+class InPainting(BoxPerturbation):
     """Fill random boxes with noise or a constant.
 
     Args:
@@ -56,21 +55,8 @@ class InPainting(Perturbation):
         self.margin = margin
         self.fill = fill
 
-    def sample(self, x: torch.Tensor, generator: torch.Generator | None) -> Params:
-        dims = torch.tensor(x.shape[2:])
-        lo, hi = dims // self.side_divisors[0], dims // self.side_divisors[1]
-        return sample_boxes(
-            x.shape[0],
-            x.shape[2:],
-            lo.clamp(min=1),
-            hi.clamp(min=1),
-            self.n_boxes,
-            self.continue_prob,
-            False,
-            self.margin,
-            generator,
-            x.device,
-        )
+    def side_range(self, dims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return dims // self.side_divisors[0], dims // self.side_divisors[1]
 
     def apply(
         self, x: torch.Tensor, params: Params, generator: torch.Generator | None

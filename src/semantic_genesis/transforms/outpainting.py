@@ -12,14 +12,13 @@ from __future__ import annotations
 import torch
 
 from semantic_genesis.transforms.base import (
+    BoxPerturbation,
     Params,
-    Perturbation,
     paint_boxes,
-    sample_boxes,
 )
 
 
-class OutPainting(Perturbation):
+class OutPainting(BoxPerturbation):
     """Replace everything outside random kept boxes with U[0, 1) noise.
 
     Args:
@@ -33,6 +32,7 @@ class OutPainting(Perturbation):
     """
 
     name = "out-paint"
+    first_always = True
 
     def __init__(
         self, n_boxes: int = 1, continue_prob: float = 1.0, margin: int = 3, prob: float = 1.0
@@ -42,21 +42,8 @@ class OutPainting(Perturbation):
         self.continue_prob = continue_prob
         self.margin = margin
 
-    def sample(self, x: torch.Tensor, generator: torch.Generator | None) -> Params:
-        dims = torch.tensor(x.shape[2:])
-        lo, hi = dims - 4 * dims // 7, dims - 3 * dims // 7
-        return sample_boxes(
-            x.shape[0],
-            x.shape[2:],
-            lo.clamp(min=1),
-            hi.clamp(min=1),
-            self.n_boxes,
-            self.continue_prob,
-            True,
-            self.margin,
-            generator,
-            x.device,
-        )
+    def side_range(self, dims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return dims - 4 * dims // 7, dims - 3 * dims // 7
 
     def apply(
         self, x: torch.Tensor, params: Params, generator: torch.Generator | None
