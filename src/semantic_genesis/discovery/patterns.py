@@ -87,8 +87,12 @@ def save_montage(path: str | Path, cohort_dir: str | Path, records: dict[str, Co
         train = sorted((r for r in by_class[c] if r.split == "train"), key=lambda r: r.rank)
         val = sorted((r for r in by_class[c] if r.split == "val"), key=lambda r: r.rank)
         panels.append(train[:n_neighbours + 1] + val[:1])
-    tile_w, tile_h = rows[0].size[0], rows[0].size[1]
-    gap, label = max(2, tile_w // 16), max(6, tile_h // 5)
+    # tiles are enlarged to at least 96 px so that their two-line labels fit above them;
+    # one mosaic pixel is one image pixel (dpi below), and the title gets its own band
+    dpi, min_tile, label, title_in = 120, 96, 26, 0.45
+    zoom = max(1, -(-min_tile // max(rows[0].size[0], rows[0].size[1])))
+    tile_w, tile_h = rows[0].size[0] * zoom, rows[0].size[1] * zoom
+    gap = max(4, tile_w // 16)
     ncols = max(len(p) for p in panels)
     mosaic = np.ones(((tile_h + label + gap) * len(shown), (tile_w + gap) * ncols), np.float32)
     texts = []
@@ -96,25 +100,27 @@ def save_montage(path: str | Path, cohort_dir: str | Path, records: dict[str, Co
         top = i * (tile_h + label + gap) + label
         for j, r in enumerate(panel):
             left = j * (tile_w + gap)
-            mosaic[top:top + tile_h, left:left + tile_w] = _central_slice(
-                cohort_dir, records[r.patient_id], r).T[::-1]
+            tile = _central_slice(cohort_dir, records[r.patient_id], r).T[::-1]
+            mosaic[top:top + tile_h, left:left + tile_w] = np.kron(tile, np.ones((zoom, zoom)))
             tag = "ref" if r.rank == 0 and r.split == "train" else f"{r.split[0]}{r.rank}"
-            texts.append((left, top - 1, f"{tag} {r.patient_id}"))
+            texts.append((left, top - 2, f"{tag}\n{r.patient_id}"))
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 
     height, width = mosaic.shape
-    fig = Figure(figsize=(max(4.0, width / 80), max(2.0, height / 80 + 0.6)))  # 1.5 px/voxel
-    ax = fig.add_axes((0.06, 0.0, 0.94, 0.92))
+    side_in = 0.3  # the "class c" labels left of the rows
+    fig_w, fig_h = width / dpi + side_in, height / dpi + title_in
+    fig = Figure(figsize=(fig_w, fig_h))
+    ax = fig.add_axes((side_in / fig_w, 0.0, width / dpi / fig_w, height / dpi / fig_h))
     ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     for x, y, text in texts:
-        ax.text(x, y, text, fontsize=5, va="bottom", ha="left")
+        ax.text(x, y, text, fontsize=5, va="bottom", ha="left", linespacing=1.1)
     for i, c in enumerate(shown):
         ax.text(-gap, i * (tile_h + label + gap) + label + tile_h / 2, f"class {c}",
                 rotation=90, va="center", ha="right", fontsize=7)
     fig.suptitle("Discovered classes, one per row: central slice of the reference crop (ref),\n"
                  "its nearest training (t<rank>) and validation (v<rank>) neighbours",
-                 fontsize=7)
+                 fontsize=7, y=1 - 0.05 / fig_h, va="top")
     with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
+        fig.savefig(tmp, dpi=dpi)
     return Path(path)
