@@ -114,12 +114,13 @@ class BezierIntensity(Perturbation):
             lo = pos.long()
             torch.gather(table, 1, lo, out=out).addcmul_(slope.gather(1, lo), pos.frac_())
             return out.view(x.shape)
-        # on CPU one sample at a time, with 1-D look-ups: the per-voxel temporaries (int64
-        # indices) stay small (batch-sized ones are fresh pages on every call), and
-        # index_select from a 16 KiB table is several times faster than gather along a row
+        # on CPU one sample at a time, with 1-D look-ups: the per-voxel temporaries stay small
+        # (batch-sized ones are fresh pages on every call), index_select from a 16 KiB table
+        # is several times faster than gather along a row, and int32 indices are cheaper to
+        # make than int64 (0.31 vs 0.47 ms per 64 x 64 x 32 cube)
         for i in range(x.shape[0]):
             pos = flat[i].clamp(0.0, 1.0).mul_(table.shape[1] - 1)
-            lo = pos.long()
+            lo = pos.int()
             row = torch.index_select(table[i], 0, lo, out=out[i])
             row.addcmul_(slope[i].index_select(0, lo), pos.frac_())
         return out.view(x.shape)
