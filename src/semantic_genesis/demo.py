@@ -169,7 +169,9 @@ def _results_sections(out: Path, notes: list[str]) -> list[Section]:
     intro = Section("Target tasks",
                     ["Fine-tuning from scratch, from Models Genesis (mg) and from Semantic "
                      "Genesis (sg). With demo-sized data and training the differences are small "
-                     "and noisy: this shows the harness at work, not the paper's result.", *notes],
+                     "and noisy: this shows the harness at work, not the paper's result. Segmentation "
+                     "scores near 0 mean that the few demo epochs did not converge; run "
+                     "`semgen benchmark` with the recipe settings for real numbers.", *notes],
                     figures=[(bench / "results.png", "Scores per initialisation")])
     sections = [intro]
     for heading, lines in _markdown_blocks(md):

@@ -57,11 +57,16 @@ def plot_results(
     summaries: Sequence[CellSummary], path: str | Path, inits: Sequence[str] | None = None
 ) -> Path:
     """results.png, one row per task: bars (mean ± std over seeds) of every initialisation at
-    the largest label fraction, and the mean score against the label fraction."""
+    the largest label fraction and, when more than one fraction was run, the mean score
+    against the label fraction."""
     tasks = sorted({s.task for s in summaries})
     inits = list(inits) if inits else sorted({s.init for s in summaries})
+    several = len({s.fraction for s in summaries}) > 1  # a curve needs two fractions
     fig, axes = plt.subplots(
-        max(1, len(tasks)), 2, figsize=(11, 3.4 * max(1, len(tasks))), squeeze=False
+        max(1, len(tasks)),
+        2 if several else 1,
+        figsize=(11 if several else 5.5, 3.4 * max(1, len(tasks))),
+        squeeze=False,
     )
     for row, task in zip(axes, tasks, strict=False):
         cells = [s for s in summaries if s.task == task]
@@ -79,10 +84,14 @@ def plot_results(
         )
         row[0].set_xticks(range(len(inits)), inits)
         row[0].set_ylabel(f"test {metric}")
-        row[0].set_title(f"{task}: {top:g} of the labels, mean ± std over seeds", fontsize=9)
+        row[0].set_title(f"{task}: {100 * top:.3g} % of the labels, mean ± std over seeds", fontsize=9)
         finite = [m - s for m, s in zip(means, stds, strict=True) if not math.isnan(m)]
         if finite:  # scores live in [0, 1]
             row[0].set_ylim(max(0.0, min(finite) - 0.1), 1.02)
+        for ax in row:
+            ax.grid(alpha=0.3)
+        if not several:
+            continue
         for k, init in enumerate(inits):
             pts = sorted(
                 (s.fraction, s.mean, 0.0 if math.isnan(s.std) else s.std)
@@ -98,6 +107,4 @@ def plot_results(
         row[1].set_ylabel(f"test {metric}")
         row[1].set_title(f"{task}: score against label fraction", fontsize=9)
         row[1].legend(fontsize=8)
-        for ax in row:
-            ax.grid(alpha=0.3)
     return _save(fig, path)

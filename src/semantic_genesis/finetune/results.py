@@ -31,6 +31,11 @@ ROW_COLUMNS = [
 ]
 
 
+def _pct(fraction: float) -> str:
+    """A label fraction as a percentage: 0.25 -> "25 %", 0.001 -> "0.1 %"."""
+    return f"{100 * fraction:.3g} %"
+
+
 def _num(x: float, digits: int = 4) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
@@ -72,7 +77,7 @@ def results_markdown(
         ]
         for s in cells:
             lines.append(
-                f"| {s.init} | {s.fraction:g} | {s.n} | {_num(s.mean)} ± "
+                f"| {s.init} | {_pct(s.fraction)} | {s.n} | {_num(s.mean)} ± "
                 f"{_num(s.std)} | {_p(s.p_vs_scratch)} | {_p(s.p_vs_mg)} | "
                 f"{_num(s.epochs_to_best, 1)} |"
             )
@@ -82,7 +87,7 @@ def results_markdown(
             lines += [
                 "",
                 f"Smallest label fraction whose mean reaches {config.scratch}'s best "
-                f"({_num(e0.scratch_best)} at {e0.scratch_best_fraction:g} of the labels; "
+                f"({_num(e0.scratch_best)} with {_pct(e0.scratch_best_fraction)} of the labels; "
                 "only the fractions run are tried):",
                 "",
                 "| init | fraction reaching it | labels saved |",
@@ -90,7 +95,7 @@ def results_markdown(
             ]
             for e in eff:
                 frac = (
-                    "not reached" if math.isnan(e.fraction_to_reach) else f"{e.fraction_to_reach:g}"
+                    "not reached" if math.isnan(e.fraction_to_reach) else _pct(e.fraction_to_reach)
                 )
                 saved = "–" if math.isnan(e.label_saving) else f"{100 * e.label_saving:.0f} %"
                 lines.append(f"| {e.init} | {frac} | {saved} |")

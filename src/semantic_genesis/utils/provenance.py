@@ -12,6 +12,15 @@ import sys
 from typing import Any
 
 
+def usable_cpus() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. under ``taskset`` or a
+    container's cpuset), not the machine's total."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def hardware() -> dict[str, Any]:
     """CPU count, memory and the accelerator, if any."""
     import psutil
@@ -20,7 +29,7 @@ def hardware() -> dict[str, Any]:
     info: dict[str, Any] = {
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
+        "cpu_count": usable_cpus(),
         "torch_threads": torch.get_num_threads(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "cuda": torch.cuda.is_available(),
