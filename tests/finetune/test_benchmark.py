@@ -84,3 +84,37 @@ def test_benchmark_cli_and_bad_configs(tmp_path: Path, capsys) -> None:
     with pytest.raises(SemgenError, match="needs 'task: classify'"):
         run_benchmark(load_benchmark_config(tmp_path / "e.yaml"), tmp_path / "o")
     assert load_benchmark_config("benchmark-targets").tasks[0].target == "phantom-ncc"
+
+
+def test_cells_claimed_by_another_live_process_are_left_to_it(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """Two processes share one benchmark folder: a cell locked by a live process is not run
+    here and no results are written until it is finished; a lock left by a dead process is
+    taken over."""
+    import socket
+    import subprocess
+    import sys
+
+    config = load_benchmark_config(_config(tmp_path, tiny_data))
+    out = tmp_path / "out"
+    cells = out / "cells"
+    cells.mkdir(parents=True)
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    try:
+        host = socket.gethostname()
+        (cells / "tiny-ncc__mg__f1__s1.lock").write_text(f"{host} {busy.pid}")
+        (cells / "tiny-ncc__mg__f1__s0.lock").write_text(f"{host} {dead.stdout.strip()}")
+        first = run_benchmark(config, out)
+        assert (first.ran, first.running) == (3, 1) and first.summaries == []
+        assert not (out / "results.md").exists()
+        assert not (cells / "tiny-ncc__mg__f1__s0.lock").exists()  # stale: taken, released
+        assert not (cells / "tiny-ncc__mg__f1__s1.json").exists()
+    finally:
+        busy.kill()
+        busy.wait()
+    second = run_benchmark(config, out)  # the holder died: its cell is run now
+    assert (second.ran, second.skipped, second.running) == (1, 3, 0)
+    assert (out / "results.md").is_file() and not list(cells.glob("*.lock"))

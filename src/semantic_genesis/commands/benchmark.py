@@ -2,7 +2,7 @@
 YAML config and compare: results.csv, results.md (mean ± std, t-tests against scratch and
 Models Genesis, the label fraction that reaches scratch's best) and results.png.
 
-Resumable: finished cells (cells/<cell>.json) are not rerun. CONFIG is a YAML file or the name of
+Resumable: finished cells (cells/<cell>.json) are not rerun. Several processes (one per GPU or core) can run one --out together: each cell is claimed with a lock file, and the last process to finish writes the results. CONFIG is a YAML file or the name of
 a shipped one (e.g. 'benchmark-targets'); see semantic_genesis/configs/.
 """
 
@@ -22,6 +22,12 @@ def run(args: argparse.Namespace) -> int:
     from semantic_genesis.finetune import load_benchmark_config, run_benchmark
 
     result = run_benchmark(load_benchmark_config(args.config), args.out)
+    if result.running:
+        print(
+            f"{result.ran} runs done here; {result.running} still running in other processes "
+            f"(the last to finish writes {result.out_dir / 'results.md'})"
+        )
+        return 0
     print(
         f"{len(result.rows)} runs ({result.ran} now, {result.skipped} already done); "
         f"results in {result.out_dir / 'results.md'}"

@@ -4,7 +4,11 @@ tasks, with statistics.
 Every cell (one task, initialisation, label fraction and seed) is one :func:`finetune` run in
 ``runs/<cell>/``; when it ends its row is written atomically to ``cells/<cell>.json``. A re-run
 skips the cells whose JSON exists and was made with the same settings (a changed setting
-reruns the cell), so a killed benchmark resumes where it stopped. At the end:
+reruns the cell), so a killed benchmark resumes where it stopped. Several processes may run
+one benchmark folder together (one per GPU or core, e.g. ``CUDA_VISIBLE_DEVICES=1 semgen
+benchmark ...`` started twice): each cell is claimed with ``cells/<cell>.lock``
+(:mod:`semantic_genesis.utils.claim`), and the last process to finish writes the results.
+At the end:
 
 - ``results.csv``: one row per run;
 - ``results.md``: per task, mean ± std over seeds of each (initialisation, label fraction), the
@@ -21,7 +25,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -29,9 +33,13 @@ from semantic_genesis.finetune.config import FinetuneConfig
 from semantic_genesis.finetune.results import write_results
 from semantic_genesis.finetune.statistics import CellSummary, label_efficiency, summarise
 from semantic_genesis.utils.atomic import write_json
+from semantic_genesis.utils.claim import claimed
 from semantic_genesis.utils.config import from_dict, save_config, to_dict
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import progress, say
+
+if TYPE_CHECKING:
+    from semantic_genesis.finetune.run import FinetuneResult
 
 
 @dataclass
@@ -126,6 +134,7 @@ class BenchmarkResult:
     out_dir: Path
     ran: int  # cells run now
     skipped: int  # cells found finished
+    running: int = 0  # cells other processes were still running (then no summaries)
 
 
 def _cell_name(task: str, init: str, fraction: float, seed: int) -> str:
@@ -172,6 +181,41 @@ def _checkpoint_width(inits: dict[str, str]) -> int | None:
     return widths.pop() if len(widths) == 1 else None
 
 
+def _finished(cell_json: Path, signature: str) -> dict[str, Any] | None:
+    """The row of a cell finished with these settings, or None."""
+    if not cell_json.is_file():
+        return None
+    row = json.loads(cell_json.read_text())
+    return row if row.get("signature") == signature else None
+
+
+Cell = tuple[TaskSpec, str, str, float, int, FinetuneConfig, str]  # spec, data, init, frac, seed
+
+
+def _row(cell: Cell, res: FinetuneResult, out: Path, signature: str) -> dict[str, Any]:
+    """One results.csv row (and cell json) from a finished fine-tuning run."""
+    spec, _, init_name, frac, seed, cfg, notes = cell
+    t = res.test
+    return {
+        "task": spec.name,
+        "kind": cfg.task,
+        "init": init_name,
+        "label_fraction": frac,
+        "seed": seed,
+        "metric": res.metric,
+        "score": res.score,
+        "auc": t.get("auc", ""),
+        "dice": t.get("dice", ""),
+        "iou": t.get("iou", ""),
+        "best_epoch": res.best_epoch,
+        "epochs_to_best": res.best_epoch,
+        "epochs_run": res.epochs_run,
+        "run_dir": str(res.out_dir.relative_to(out)),
+        "notes": notes,
+        "signature": signature,
+    }
+
+
 def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResult:
     """Run (or resume) the grid and write results.csv, results.md, results.png."""
     from semantic_genesis.finetune.run import finetune
@@ -181,7 +225,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResu
     save_config(config, out / "benchmark.yaml")
     tasks = _resolve_tasks(config, out)
     scratch_width = _checkpoint_width(config.inits)
-    cells = []
+    cells: list[Cell] = []
     for spec, data, settings in tasks:
         notes = settings.pop("_notes")
         for frac in config.label_fractions:
@@ -203,42 +247,38 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResu
                         source=f"task {spec.name}",
                     )
                     cells.append((spec, data, init_name, frac, seed, cfg, notes))
-    rows, ran, skipped = [], 0, 0
+    rows, ran, skipped, elsewhere = [], 0, 0, []
     bar = progress(cells, desc="benchmark cells")
-    for spec, data, init_name, frac, seed, cfg, notes in bar:
+    for cell in bar:
+        spec, data, init_name, frac, seed, cfg, notes = cell
         name = _cell_name(spec.name, init_name, frac, seed)
         bar.set_postfix_str(name)
         cell_json = out / "cells" / f"{name}.json"
         sig = _signature(data, cfg)
-        if cell_json.is_file():
-            row = json.loads(cell_json.read_text())
-            if row.get("signature") == sig:
-                rows.append(row)
-                skipped += 1
+        row = _finished(cell_json, sig)
+        if row is not None:
+            rows.append(row)
+            skipped += 1
+            continue
+        with claimed(out / "cells" / f"{name}.lock") as mine:
+            if not mine:  # another process runs it (see utils/claim.py)
+                elsewhere.append((cell_json, sig))
                 continue
-        res = finetune(data, out / "runs" / name, cfg, save_model=config.save_models, notes=notes)
-        t = res.test
-        row = {
-            "task": spec.name,
-            "kind": cfg.task,
-            "init": init_name,
-            "label_fraction": frac,
-            "seed": seed,
-            "metric": res.metric,
-            "score": res.score,
-            "auc": t.get("auc", ""),
-            "dice": t.get("dice", ""),
-            "iou": t.get("iou", ""),
-            "best_epoch": res.best_epoch,
-            "epochs_to_best": res.best_epoch,
-            "epochs_run": res.epochs_run,
-            "run_dir": str(res.out_dir.relative_to(out)),
-            "notes": notes,
-            "signature": sig,
-        }
-        write_json(cell_json, row)
+            res = finetune(
+                data, out / "runs" / name, cfg, save_model=config.save_models, notes=notes
+            )
+            row = _row(cell, res, out, sig)
+            write_json(cell_json, row)
         rows.append(row)
         ran += 1
+    rows += [r for r in (_finished(j, s) for j, s in elsewhere) if r is not None]
+    running = len(cells) - len(rows)
+    if running:
+        say(
+            f"benchmark: {ran} cells run here; {running} still running in other processes, "
+            "the last process to finish writes results.md (or re-run to collect them)"
+        )
+        return BenchmarkResult(rows, [], out, ran, skipped, running)
     summaries = summarise(
         rows,
         config.scratch,
