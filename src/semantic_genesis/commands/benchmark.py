@@ -4,8 +4,8 @@ Models Genesis, the label fraction that reaches scratch's best) and results.png.
 
 Resumable: finished cells (cells/<cell>.json) are not rerun. Several processes (one per GPU or
 core) can run one --out together: each cell is claimed with a lock file, and the last process to
-finish writes the results. CONFIG is a YAML file or the name of a shipped one (e.g. 'benchmark-
-targets'); see semantic_genesis/configs/.
+finish writes the results. CONFIG is a YAML file or the name of a shipped one (e.g.
+'benchmark-targets'); see semantic_genesis/configs/.
 """
 
 from __future__ import annotations
