@@ -82,7 +82,7 @@ def pretrain(
         if config.resume and last.is_file():
             _resume(trainer, last, config)
         elif config.resume:
-            say(f"{last} not found: starting a new run")
+            say(f"nothing to resume in {out_dir} yet (no {last.name}): starting a new run")
         return _loop(trainer, out_dir, config, method, info)
     except NonFiniteLoss as exc:
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint yet"
