@@ -118,3 +118,19 @@ def test_cells_claimed_by_another_live_process_are_left_to_it(
     second = run_benchmark(config, out)  # the holder died: its cell is run now
     assert (second.ran, second.skipped, second.running) == (1, 3, 0)
     assert (out / "results.md").is_file() and not list(cells.glob("*.lock"))
+
+
+def test_worker_processes_give_the_sequential_results(tiny_data: Path, tmp_path: Path) -> None:
+    """``processes=2`` runs cells in a spawned helper process too; every cell must score exactly
+    as in a one-process run, and the results are written once all cells are done."""
+    config = load_benchmark_config(_config(tmp_path, tiny_data))
+    alone = run_benchmark(config, tmp_path / "alone")
+    config.processes = 2
+    shared = run_benchmark(config, tmp_path / "shared")
+    assert shared.running == 0 and shared.skipped == 0 and len(shared.rows) == 4
+    key = lambda r: (r["init"], r["seed"])  # noqa: E731
+    assert sorted((key(r), r["score"]) for r in shared.rows) == sorted(
+        (key(r), r["score"]) for r in alone.rows
+    )
+    assert (tmp_path / "shared" / "results.md").is_file()
+    assert not list((tmp_path / "shared" / "cells").glob("*.lock"))

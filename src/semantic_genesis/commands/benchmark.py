@@ -17,13 +17,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``semgen benchmark``."""
     parser.add_argument("config", metavar="CONFIG.yaml", help="benchmark config (YAML)")
     parser.add_argument("--out", required=True, help="output folder (re-run to resume)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="cells run at once, each in its own process (0 = one per CPU core without a GPU; "
+        "default: the config's, else 1)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``semgen benchmark``."""
     from semantic_genesis.finetune import load_benchmark_config, run_benchmark
 
-    result = run_benchmark(load_benchmark_config(args.config), args.out)
+    config = load_benchmark_config(args.config)
+    if args.processes is not None:
+        config.processes = args.processes
+    result = run_benchmark(config, args.out)
     if result.running:
         print(
             f"{result.ran} runs done here; {result.running} still running in other processes "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from semantic_genesis.utils.claim import claimed
 from semantic_genesis.utils.config import from_dict, save_config, to_dict
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import progress, say
+from semantic_genesis.utils.provenance import usable_cpus
 
 if TYPE_CHECKING:
     from semantic_genesis.finetune.run import FinetuneResult
@@ -64,6 +66,10 @@ class BenchmarkConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     label_fractions: list[float] = field(default_factory=lambda: [1.0])
     settings: dict[str, Any] = field(default_factory=dict)  # FinetuneConfig fields, every run
+    #: cells run at once on this machine, each in its own process (0 = one per usable CPU core
+    #: without a GPU, else 1); small CPU models train faster as N one-thread processes than as
+    #: one N-thread process
+    processes: int = 1
     scratch: str = "scratch"  # the init that t-tests and label efficiency compare against
     models_genesis: str = "mg"  # the second comparison (skipped when not in ``inits``)
     save_models: bool = False  # keep each run's model.pt
@@ -181,6 +187,11 @@ def _checkpoint_width(inits: dict[str, str]) -> int | None:
     return widths.pop() if len(widths) == 1 else None
 
 
+def _cell_json(out: Path, cell: Cell) -> Path:
+    spec, _, init_name, frac, seed, *_ = cell
+    return out / "cells" / f"{_cell_name(spec.name, init_name, frac, seed)}.json"
+
+
 def _finished(cell_json: Path, signature: str) -> dict[str, Any] | None:
     """The row of a cell finished with these settings, or None."""
     if not cell_json.is_file():
@@ -216,10 +227,100 @@ def _row(cell: Cell, res: FinetuneResult, out: Path, signature: str) -> dict[str
     }
 
 
-def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResult:
-    """Run (or resume) the grid and write results.csv, results.md, results.png."""
+def _run_cells(
+    cells: list[Cell], out: Path, config: BenchmarkConfig, quiet: bool = False
+) -> tuple[list[dict[str, Any]], int, list[tuple[Path, str]]]:
+    """Run every unfinished, unclaimed cell; return the finished rows, how many ran here, and
+    the cells other processes hold (their cell json and signature)."""
     from semantic_genesis.finetune.run import finetune
 
+    rows, ran, elsewhere = [], 0, []
+    bar = progress(cells, desc="benchmark cells", disable=quiet)
+    for cell in bar:
+        spec, data, init_name, frac, seed, cfg, notes = cell
+        name = _cell_name(spec.name, init_name, frac, seed)
+        bar.set_postfix_str(name)
+        cell_json = out / "cells" / f"{name}.json"
+        sig = _signature(data, cfg)
+        row = _finished(cell_json, sig)
+        if row is not None:
+            rows.append(row)
+            continue
+        with claimed(out / "cells" / f"{name}.lock") as mine:
+            if not mine:  # another process runs it (see utils/claim.py)
+                elsewhere.append((cell_json, sig))
+                continue
+            res = finetune(
+                data, out / "runs" / name, cfg, save_model=config.save_models, notes=notes
+            )
+            row = _row(cell, res, out, sig)
+            write_json(cell_json, row)
+        rows.append(row)
+        ran += 1
+    return rows, ran, elsewhere
+
+
+def _torch_threads(n: int | None) -> None:
+    """Set torch's intra-op threads to ``n``; ``None`` restores what it was before."""
+    import torch
+
+    global _saved_threads
+    if n is None:
+        if _saved_threads:
+            torch.set_num_threads(_saved_threads)
+        _saved_threads = 0
+        return
+    _saved_threads = _saved_threads or torch.get_num_threads()
+    torch.set_num_threads(n)
+
+
+_saved_threads = 0
+
+
+def _worker(config: BenchmarkConfig, out: str, threads: int) -> None:
+    """A helper process: run cells of the same grid, quietly, with ``threads`` threads."""
+    import torch
+
+    os.environ["SEMGEN_QUIET"] = "1"
+    torch.set_num_threads(threads)
+    run_benchmark(dataclasses.replace(config, processes=1), out)
+
+
+def _start_workers(config: BenchmarkConfig, out: Path, pending: int) -> list[Any]:
+    """Start ``config.processes - 1`` helper processes (spawned, so no forked torch state)
+    that share the ``pending`` cells through their lock files; this process is the last."""
+    import multiprocessing
+
+    import torch
+
+    n = config.processes
+    if n == 0:
+        n = 1 if torch.cuda.is_available() else usable_cpus()
+    n = min(n, pending)
+    if n <= 1:
+        return []
+    threads = max(1, usable_cpus() // n)
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_worker, args=(config, str(out), threads)) for _ in range(n - 1)]
+    for w in workers:
+        w.start()
+    _torch_threads(threads)
+    say(f"benchmark: {n} processes with {threads} thread(s) each share the cells")
+    return workers
+
+
+def _join(workers: list[Any]) -> None:
+    """Wait for the helper processes and give this process its threads back."""
+    for w in workers:
+        w.join()
+        if w.exitcode:
+            say(f"benchmark: a worker process failed (exit code {w.exitcode}); see above")
+    if workers:
+        _torch_threads(None)
+
+
+def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResult:
+    """Run (or resume) the grid and write results.csv, results.md, results.png."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "benchmark.yaml")
@@ -247,30 +348,20 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResu
                         source=f"task {spec.name}",
                     )
                     cells.append((spec, data, init_name, frac, seed, cfg, notes))
-    rows, ran, skipped, elsewhere = [], 0, 0, []
-    bar = progress(cells, desc="benchmark cells")
-    for cell in bar:
-        spec, data, init_name, frac, seed, cfg, notes = cell
-        name = _cell_name(spec.name, init_name, frac, seed)
-        bar.set_postfix_str(name)
-        cell_json = out / "cells" / f"{name}.json"
-        sig = _signature(data, cfg)
-        row = _finished(cell_json, sig)
-        if row is not None:
-            rows.append(row)
-            skipped += 1
-            continue
-        with claimed(out / "cells" / f"{name}.lock") as mine:
-            if not mine:  # another process runs it (see utils/claim.py)
-                elsewhere.append((cell_json, sig))
-                continue
-            res = finetune(
-                data, out / "runs" / name, cfg, save_model=config.save_models, notes=notes
-            )
-            row = _row(cell, res, out, sig)
-            write_json(cell_json, row)
-        rows.append(row)
-        ran += 1
+    pending = [c for c in cells if _finished(_cell_json(out, c), _signature(c[1], c[5])) is None]
+    skipped = len(cells) - len(pending)
+    workers = _start_workers(config, out, len(pending))
+    try:
+        rows, ran, elsewhere = _run_cells(cells, out, config)
+    except BaseException:
+        for w in workers:
+            w.terminate()
+        raise
+    finally:
+        _join(workers)
+    if workers:  # collect what the workers finished, and run what a failed worker left
+        rows, more, elsewhere = _run_cells(cells, out, config, quiet=True)
+        ran += more
     rows += [r for r in (_finished(j, s) for j, s in elsewhere) if r is not None]
     running = len(cells) - len(rows)
     if running:

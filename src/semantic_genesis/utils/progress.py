@@ -22,7 +22,8 @@ def quiet() -> bool:
 def progress(iterable: Iterable[T] | None = None, desc: str = "", total: int | None = None,
              **kw: Any) -> tqdm:
     """A tqdm progress bar (to stderr) that stays silent on non-zero ranks or when quiet."""
-    return tqdm(iterable, desc=desc, total=total, disable=quiet(), file=sys.stderr,
+    disable = kw.pop("disable", False) or quiet()
+    return tqdm(iterable, desc=desc, total=total, disable=disable, file=sys.stderr,
                 dynamic_ncols=True, leave=kw.pop("leave", False), **kw)
 
 
