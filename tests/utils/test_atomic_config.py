@@ -73,3 +73,25 @@ def test_atomic_outputs_get_umask_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(mask)
     assert p.stat().st_mode & 0o777 == 0o644
+
+
+def test_read_yaml_names_the_file_when_missing_or_broken(tmp_path) -> None:
+    import pytest
+
+    from semantic_genesis.finetune.experiment import load_experiment_config
+    from semantic_genesis.finetune.grid import load_benchmark_config
+    from semantic_genesis.utils.config import read_yaml
+    from semantic_genesis.utils.errors import SemgenError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tasks: [unclosed\n")
+    for load in (read_yaml, load_benchmark_config, load_experiment_config):
+        with pytest.raises(SemgenError, match="not valid YAML") as err:
+            load(bad)
+        assert "bad.yaml" in str(err.value)
+    with pytest.raises(SemgenError, match="experiment config not found"):
+        load_experiment_config(tmp_path / "missing.yaml")
+    with pytest.raises(SemgenError, match="benchmark config not found"):
+        load_benchmark_config(tmp_path / "missing.yaml")
+    (tmp_path / "empty.yaml").write_text("")
+    assert read_yaml(tmp_path / "empty.yaml") == {}

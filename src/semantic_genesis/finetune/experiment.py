@@ -19,12 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from semantic_genesis.finetune.grid import BenchmarkResult, benchmark_config_from_dict
 from semantic_genesis.utils.atomic import write_json
-from semantic_genesis.utils.config import from_dict, save_config
-from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.config import from_dict, read_yaml, save_config
 from semantic_genesis.utils.progress import say
 
 
@@ -43,14 +40,10 @@ class ExperimentConfig:
 
 def load_experiment_config(path: str | Path = "experiment-phantom") -> ExperimentConfig:
     """Read an experiment YAML file, or a shipped one by name."""
-    from semantic_genesis.finetune.recipes import config_path
+    from semantic_genesis.finetune.recipes import find_config
 
-    path = Path(path)
-    if not path.exists() and path.parent == Path("."):
-        path = Path(str(config_path(path.name if path.suffix else f"{path.name}.yaml")))
-    if not path.is_file():
-        raise SemgenError("experiment config not found", path)
-    return from_dict(ExperimentConfig, yaml.safe_load(path.read_text()) or {}, source=path)
+    path = find_config(path)
+    return from_dict(ExperimentConfig, read_yaml(path, "experiment config"), source=path)
 
 
 def _stage(out: Path, name: str, times: dict[str, float], fn, *args) -> Any:

@@ -28,14 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from semantic_genesis.finetune.config import FinetuneConfig
 from semantic_genesis.finetune.results import write_results
 from semantic_genesis.finetune.statistics import CellSummary, label_efficiency, summarise
 from semantic_genesis.utils.atomic import write_json
 from semantic_genesis.utils.claim import claimed
-from semantic_genesis.utils.config import from_dict, save_config, to_dict
+from semantic_genesis.utils.config import from_dict, read_yaml, save_config, to_dict
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import progress, say
 from semantic_genesis.utils.provenance import usable_cpus
@@ -115,20 +113,10 @@ def benchmark_config_from_dict(
 def load_benchmark_config(path: str | Path) -> BenchmarkConfig:
     """Read a benchmark YAML file, or a shipped one by name (``semantic_genesis/configs/``,
     e.g. ``benchmark-targets``)."""
-    path = Path(path)
-    if not path.exists() and path.parent == Path("."):
-        from semantic_genesis.finetune.recipes import config_path
+    from semantic_genesis.finetune.recipes import find_config
 
-        shipped = config_path(path.name if path.suffix else f"{path.name}.yaml")
-        if shipped.is_file():
-            path = Path(str(shipped))
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise SemgenError("benchmark config not found", path) from None
-    except yaml.YAMLError as exc:
-        raise SemgenError(f"not valid YAML ({exc.__class__.__name__})", path) from None
-    return benchmark_config_from_dict(data, path.parent, path)
+    path = find_config(path)
+    return benchmark_config_from_dict(read_yaml(path, "benchmark config"), path.parent, path)
 
 
 @dataclass
@@ -260,23 +248,6 @@ def _run_cells(
     return rows, ran, elsewhere
 
 
-def _torch_threads(n: int | None) -> None:
-    """Set torch's intra-op threads to ``n``; ``None`` restores what it was before."""
-    import torch
-
-    global _saved_threads
-    if n is None:
-        if _saved_threads:
-            torch.set_num_threads(_saved_threads)
-        _saved_threads = 0
-        return
-    _saved_threads = _saved_threads or torch.get_num_threads()
-    torch.set_num_threads(n)
-
-
-_saved_threads = 0
-
-
 def _worker(config: BenchmarkConfig, out: str, threads: int) -> None:
     """A helper process: run cells of the same grid, quietly, with ``threads`` threads."""
     import torch
@@ -286,9 +257,11 @@ def _worker(config: BenchmarkConfig, out: str, threads: int) -> None:
     run_benchmark(dataclasses.replace(config, processes=1), out)
 
 
-def _start_workers(config: BenchmarkConfig, out: Path, pending: int) -> list[Any]:
+def _start_workers(config: BenchmarkConfig, out: Path, pending: int) -> tuple[list[Any], int]:
     """Start ``config.processes - 1`` helper processes (spawned, so no forked torch state)
-    that share the ``pending`` cells through their lock files; this process is the last."""
+    that share the ``pending`` cells through their lock files; this process is the last and
+    takes as many threads as each of them. Returns the workers and this process's former
+    thread count."""
     import multiprocessing
 
     import torch
@@ -297,26 +270,28 @@ def _start_workers(config: BenchmarkConfig, out: Path, pending: int) -> list[Any
     if n == 0:
         n = 1 if torch.cuda.is_available() else usable_cpus()
     n = min(n, pending)
+    before = torch.get_num_threads()
     if n <= 1:
-        return []
+        return [], before
     threads = max(1, usable_cpus() // n)
     ctx = multiprocessing.get_context("spawn")
     workers = [ctx.Process(target=_worker, args=(config, str(out), threads)) for _ in range(n - 1)]
     for w in workers:
         w.start()
-    _torch_threads(threads)
+    torch.set_num_threads(threads)
     say(f"benchmark: {n} processes with {threads} thread(s) each share the cells")
-    return workers
+    return workers, before
 
 
-def _join(workers: list[Any]) -> None:
-    """Wait for the helper processes and give this process its threads back."""
+def _join(workers: list[Any], threads: int) -> None:
+    """Wait for the helper processes and give this process its ``threads`` back."""
+    import torch
+
     for w in workers:
         w.join()
         if w.exitcode:
             say(f"benchmark: a worker process failed (exit code {w.exitcode}); see above")
-    if workers:
-        _torch_threads(None)
+    torch.set_num_threads(threads)
 
 
 def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResult:
@@ -350,7 +325,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResu
                     cells.append((spec, data, init_name, frac, seed, cfg, notes))
     pending = [c for c in cells if _finished(_cell_json(out, c), _signature(c[1], c[5])) is None]
     skipped = len(cells) - len(pending)
-    workers = _start_workers(config, out, len(pending))
+    workers, threads = _start_workers(config, out, len(pending))
     try:
         rows, ran, elsewhere = _run_cells(cells, out, config)
     except BaseException:
@@ -358,7 +333,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResu
             w.terminate()
         raise
     finally:
-        _join(workers)
+        _join(workers, threads)
     if workers:  # collect what the workers finished, and run what a failed worker left
         rows, more, elsewhere = _run_cells(cells, out, config, quiet=True)
         ran += more

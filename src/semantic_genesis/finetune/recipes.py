@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
@@ -40,6 +41,15 @@ class Recipe:
 def config_path(name: str) -> Traversable:
     """A config file shipped in ``semantic_genesis/configs/`` (package data)."""
     return resources.files("semantic_genesis").joinpath("configs", name)
+
+
+def find_config(path: str | Path) -> Path:
+    """``path`` itself, or, for a bare name that is not a file here (``benchmark-targets``,
+    ``experiment-phantom.yaml``), the config of that name shipped with the package."""
+    path = Path(path)
+    if path.exists() or path.parent != Path("."):
+        return path
+    return Path(str(config_path(path.name if path.suffix else f"{path.name}.yaml")))
 
 
 @lru_cache(maxsize=1)

@@ -93,13 +93,19 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str | Path | None = No
     return cls(**kwargs)
 
 
-def load_config(cls: type[T], path: str | Path) -> T:
-    """Read a YAML or JSON file written by :func:`save_config` back into ``cls``."""
+def read_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """The mapping in a YAML (or JSON) file; one clear error naming the file (and ``what`` it
+    should be) when it is missing or not valid YAML. An empty file is an empty mapping."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise SemgenError("config file not found", path) from None
+    except (FileNotFoundError, IsADirectoryError):
+        raise SemgenError(f"{what} not found", path) from None
     except yaml.YAMLError as exc:
         raise SemgenError(f"not valid YAML/JSON ({exc.__class__.__name__})", path) from None
-    return from_dict(cls, data or {}, source=path)
+    return data or {}
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    """Read a YAML or JSON file written by :func:`save_config` back into ``cls``."""
+    return from_dict(cls, read_yaml(path), source=Path(path))
