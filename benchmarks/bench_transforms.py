@@ -14,7 +14,9 @@ process CPU time (``time.process_time``), which stays meaningful on a shared mac
 time does not; the best of ``--repeats`` runs is kept. On CUDA the timer is wall time after
 ``torch.cuda.synchronize()``. Timings are for 64 x 64 x 32 cubes unless ``--size`` says otherwise.
 Minor page faults per cube are reported too: on a virtual machine each fresh page of a large
-allocation costs microseconds of system time, which the process CPU time includes.
+allocation costs microseconds of system time, which the process CPU time includes. By default
+both sides run with glibc keeping freed memory for reuse, as every ``semgen`` command sets it
+(``semantic_genesis.utils.memory``); ``--malloc default`` measures glibc's defaults instead.
 
 The ``sg`` row compares the mixture of the four perturbations that the torch batch drew with the
 one the numpy cubes drew; ``speedup_vs_expected`` compares expected costs instead: numpy's warp
@@ -44,6 +46,13 @@ def parse() -> argparse.Namespace:
     )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--size", type=int, nargs=3, default=[64, 64, 32])
+    p.add_argument(
+        "--malloc",
+        choices=["semgen", "default"],
+        default="semgen",
+        help="semgen: glibc keeps freed memory, as every semgen command sets it "
+        "(semantic_genesis.utils.memory), for both sides; default: glibc's defaults",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p.parse_args()
 
@@ -242,8 +251,10 @@ def main() -> int:
     import numpy as np
     import torch
 
+    from semantic_genesis.utils.memory import keep_freed_memory
     from semantic_genesis.utils.provenance import run_info
 
+    malloc_tuned = args.malloc == "semgen" and keep_freed_memory()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else None
@@ -306,6 +317,7 @@ def main() -> int:
         "numpy_cubes": args.numpy_cubes,
         "torch_threads": torch.get_num_threads(),
         "threads_requested": args.threads,
+        "malloc": "keeps freed memory (as semgen)" if malloc_tuned else "glibc defaults",
         "timer": "wall (cuda synchronize)" if sync else "process CPU time, best of repeats",
         "rows": rows,
         "run_info": run_info(),

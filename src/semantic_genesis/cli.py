@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from semantic_genesis import __version__
 from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.memory import keep_freed_memory
 
 #: verb -> one-line help. The module is ``semantic_genesis.commands.<verb>``.
 COMMANDS: dict[str, str] = {
@@ -65,9 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     OpenMP threads sleep instead of spinning between parallel regions unless the user chose a
     policy (``OMP_WAIT_POLICY``): on a shared or oversubscribed CPU spinning threads made a
     training step up to 10x slower (engine/speed.py). It must be set before torch loads, which
-    the commands do lazily.
+    the commands do lazily. glibc keeps freed memory for reuse (``utils.memory``): the
+    perturbations' per-batch blocks otherwise cost page faults on every batch.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    keep_freed_memory()
     warnings.formatwarning = _one_line_warning
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -129,7 +129,7 @@ def paint_boxes(
     """Noise painting by boxes, as the reference loops over its boxes.
 
     ``keep=False`` (in-painting): a copy of ``x`` whose boxes are U[0, 1) noise, each box
-    filled in turn with fresh noise. ``keep=True`` (out-painting): a U[0, 1) noise cube with
+    filled in turn with fresh noise (where boxes overlap, the later one's). ``keep=True`` (out-painting): a U[0, 1) noise cube with
     the boxes of ``x`` copied back, so the union of the boxes shows the original.
 
     On CPU the boxes are slices (no voxel mask, noise only where it lands); on other devices
@@ -145,10 +145,13 @@ def paint_boxes(
                 out[i][region] = x[i][region]
         return out
     out = x.clone()
-    for i, regions in enumerate(box_regions(params)):
-        for region in regions:
-            box = out[i][region]
-            box.copy_(uniform_noise(box.shape, generator, x.device, x.dtype))
+    boxes = [out[i][region] for i, regions in enumerate(box_regions(params)) for region in regions]
+    # one draw for all boxes (each bulk draw has a fixed cost of about 0.1 ms), used in turn
+    noise = uniform_noise((sum(b.numel() for b in boxes),), generator, x.device, x.dtype)
+    start = 0
+    for box in boxes:
+        box.copy_(noise[start : start + box.numel()].view(box.shape))
+        start += box.numel()
     return out
 
 
@@ -160,16 +163,24 @@ def uniform_noise(
 ) -> torch.Tensor:
     """Bulk U[0, 1) noise (the painting fill), reproducible from ``generator``.
 
-    On CPU the values come from numpy's SFC64 bit generator seeded with one 63-bit draw from
-    ``generator``: about 2.6x faster per value than ``torch.rand``'s Mersenne Twister (0.34 vs
-    0.89 ms per 64 x 64 x 32 cube on this project's CI CPU), and the painting fill is the
-    largest bulk draw of the sg/mg presets. Elsewhere ``torch.rand`` on the device."""
+    On CPU the values are built from the raw 64-bit output of numpy's SFC64 bit generator,
+    seeded with one 63-bit draw from ``generator``: each 32-bit half gives 23 random mantissa
+    bits of a float in [1, 2), minus 1, so the values are ``k / 2**23`` with ``k`` uniform in
+    ``[0, 2**23)``. That is three in-place passes after the raw draw, and per 64 x 64 x 32 cube
+    about 0.35 ms against 0.6 ms for numpy's own float32 ``random`` and 0.8 ms for
+    ``torch.rand``'s Mersenne Twister (medians on this project's CI CPU); the painting fill is
+    the largest bulk draw of the sg/mg presets. Elsewhere ``torch.rand`` on the device."""
     if torch.device(device).type != "cpu":
         return rand(shape, generator, device).to(dtype)
     gen_device = generator.device if generator is not None else torch.device("cpu")
     seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=gen_device))
-    values = np.random.Generator(np.random.SFC64(seed)).random(shape, dtype=np.float32)
-    return torch.from_numpy(values).to(dtype)
+    count = int(np.prod(shape))
+    bits = np.random.SFC64(seed).random_raw((count + 1) // 2).view(np.uint32)[:count]
+    np.right_shift(bits, 9, out=bits)
+    np.bitwise_or(bits, np.uint32(0x3F800000), out=bits)  # 1.mantissa: a float in [1, 2)
+    values = bits.view(np.float32)
+    values -= np.float32(1.0)
+    return torch.from_numpy(values).view(shape).to(dtype)
 
 
 def continuation(

@@ -24,10 +24,11 @@ The cube is resampled slice by slice with 2-D ``grid_sample`` (bilinear, reflect
 
 Speed on CPU (``benchmarks/bench_transforms.py``). The field is kept as ``rows``, the noise
 contracted over z and x (one row of ``b + 2`` numbers per sample, component, z and x, about a
-fifth of the grid); :meth:`ElasticDeform.forward` expands it into the sampling grid one sample at
+fifth of the grid); :meth:`ElasticDeform.apply` expands it into the sampling grid one sample at
 a time, right before that sample is resampled, so the grid (8 bytes per voxel) never exists for
 the whole batch: it stays in cache, and no batch-sized temporary is allocated (on a virtual
-machine every fresh page of a large allocation costs a page fault). A sample's z-slices are a
+machine every fresh page of a large allocation costs a page fault). ``index`` lets a caller warp
+some samples of a batch without copying them, or their rows, out first. A sample's z-slices are a
 strided view of the cube (``grid_sample`` reads it without a copy) and its output goes back to
 the cube's layout with one blocked 2-D transpose. :meth:`ElasticDeform.apply` can be told that
 only a box of each cube will be read (the sg preset does so for out-painting, which keeps one
@@ -184,29 +185,40 @@ class ElasticDeform(Perturbation):
         params: Params,
         generator: torch.Generator | None = None,
         region: tuple[torch.Tensor, torch.Tensor] | None = None,
+        index: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Warp ``x`` with ``params`` (``grid`` or ``rows``). ``region`` = ``(corner, size)``, two
-        ``(N, 3)`` integer tensors, says that only the voxels of that box will be read (by
-        out-painting, which replaces the rest with noise): on CPU only they are computed, the
-        others are zero; on other devices the whole cube is warped."""
-        n, c, sx, sy, sz = x.shape
+        """Warp ``x`` with ``params`` (``grid`` or ``rows``, one per sample of ``x``).
+
+        ``index`` ``(K,)`` warps only those samples of ``x`` (each with its own params) into a
+        batch of K, without copying them or their params out first. ``region`` = ``(corner,
+        size)``, two ``(K, 3)`` integer tensors, says that only the voxels of that box of each
+        output will be read (by out-painting, which replaces the rest with noise): on CPU only
+        they are computed, the others are zero; on other devices the whole cube is warped."""
+        if index is not None and x.device.type != "cpu":
+            x = x.index_select(0, index)
+            params = {k: v.index_select(0, index) for k, v in params.items()}
+            index = None
+        src = list(range(x.shape[0])) if index is None else index.tolist()
+        _, c, sx, sy, sz = x.shape
         grid, rows = params.get("grid"), params.get("rows")
         ky = None if rows is None else self._factors(x.shape[2:], x.device)[2]
         per_sample = x.device.type == "cpu"  # see the module docstring
         boxes = None
         if region is not None and per_sample:
             boxes = torch.cat([region[0], region[0] + region[1]], dim=1).tolist()
-        out = (torch.zeros if boxes else torch.empty)(x.shape, dtype=x.dtype, device=x.device)
-        step = 1 if per_sample else n
-        for i in range(0, n, step):
-            j = min(i + step, n)
+        out = (torch.zeros if boxes else torch.empty)(
+            (len(src), c, sx, sy, sz), dtype=x.dtype, device=x.device
+        )
+        step = 1 if per_sample else len(src)
+        for i in range(0, len(src), step):
+            j, s = min(i + step, len(src)), src[i]  # outputs i:j come from x[s : s + j - i]
             x0, y0, z0, x1, y1, z1 = boxes[i] if boxes else (0, 0, 0, sx, sy, sz)
+            k, bx, by, bz, t = j - i, x1 - x0, y1 - y0, z1 - z0, s + j - i
             if rows is None:
-                part = grid[i:j, z0:z1, x0:x1, y0:y1]
+                part = grid[s:t, z0:z1, x0:x1, y0:y1]
             else:
-                part = _expand(rows[i:j, :, z0:z1, x0:x1], ky[:, y0:y1])
-            k, bx, by, bz = j - i, x1 - x0, y1 - y0, z1 - z0
-            slices = x[i:j, ..., z0:z1].permute(0, 4, 1, 2, 3).reshape(k * bz, c, sx, sy)
+                part = _expand(rows[s:t, :, z0:z1, x0:x1], ky[:, y0:y1])
+            slices = x[s:t, ..., z0:z1].permute(0, 4, 1, 2, 3).reshape(k * bz, c, sx, sy)
             warped = F.grid_sample(
                 slices,
                 part.to(x.dtype).reshape(k * bz, bx, by, 2),

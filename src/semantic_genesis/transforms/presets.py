@@ -141,6 +141,13 @@ def _put(out: torch.Tensor, idx: torch.Tensor, values: torch.Tensor) -> None:
 Source = Callable[[torch.Tensor, torch.Tensor, Perturbation, Params], torch.Tensor]
 
 
+def _shaped(x: torch.Tensor, k: int) -> torch.Tensor:
+    """A batch of ``k`` samples shaped like those of ``x``, without a copy (a view repeating
+    the first): what a choice's :meth:`Perturbation.sample` needs, which reads only the
+    shape, device and dtype."""
+    return x[:1].expand(k, *x.shape[1:])
+
+
 def _one_of(
     choices: list[Perturbation],
     weights: list[float],
@@ -154,10 +161,10 @@ def _one_of(
     """Apply exactly one of ``choices`` to each sample (chosen with ``weights``), into ``out``
     (may be ``x`` itself when the caller owns it: a sample is read before it is written).
 
-    Each choice first draws its parameters (from the samples' shape), then ``source(x[idx],
-    idx, choice, params)``, if given, turns its samples into its input (the sg preset warps
-    them there, only where the choice reads them), then the choice is applied: the random
-    draws come in the same order as with ``choice.forward``."""
+    Each choice first draws its parameters (from the samples' shape), then ``source(x, idx,
+    choice, params)``, if given, makes the input of its samples ``idx`` (the sg preset warps
+    them there, only where the choice reads them; otherwise they are ``x[idx]``), then the
+    choice is applied: the random draws come in the same order as with ``choice.forward``."""
     n = x.shape[0]
     cum = torch.tensor(weights, device=x.device).cumsum(0)
     cum = cum / cum[-1]
@@ -168,10 +175,8 @@ def _one_of(
     for k, t in enumerate(choices):
         idx = (pick == k).nonzero().squeeze(1)
         if idx.numel():
-            sub = _take(x, idx)
-            p = t.sample(sub, generator)
-            if source is not None:
-                sub = source(sub, idx, t, p)
+            p = t.sample(_shaped(x, len(idx)), generator)
+            sub = _take(x, idx) if source is None else source(x, idx, t, p)
             _put(out, idx, t.apply(sub, p, generator))
             p["active"] = torch.ones(len(idx), dtype=torch.bool, device=x.device)
             params[t.name] = {"index": idx, **p}
@@ -229,13 +234,13 @@ class SemanticGenesis(Preset):
         return Perturbed(out, target, None, _names(applied), params)
 
     def _warp(
-        self, warp: Params, sub: torch.Tensor, idx: torch.Tensor, t: Perturbation, p: Params
+        self, warp: Params, x: torch.Tensor, idx: torch.Tensor, t: Perturbation, p: Params
     ) -> torch.Tensor:
-        """The warped input of one choice's samples: out-painting reads only its kept box, so
-        only that box is warped (on CPU; the output is the same, for a fraction of the cost)."""
+        """The warped input of one choice's samples ``idx``: out-painting reads only its kept
+        box, so only that box is warped (on CPU; the output is the same, for a fraction of the
+        cost)."""
         region = _kept_box(p) if isinstance(t, OutPainting) else None
-        rows = {"rows": _take(warp["rows"], idx)}
-        return self.elastic.apply(sub, rows, region=region)
+        return self.elastic.apply(x, {"rows": warp["rows"]}, region=region, index=idx)
 
 
 class ModelsGenesis(Preset):
