@@ -129,8 +129,9 @@ def paint_boxes(
     """Noise painting by boxes, as the reference loops over its boxes.
 
     ``keep=False`` (in-painting): a copy of ``x`` whose boxes are U[0, 1) noise, each box
-    filled in turn with fresh noise (where boxes overlap, the later one's). ``keep=True`` (out-painting): a U[0, 1) noise cube with
-    the boxes of ``x`` copied back, so the union of the boxes shows the original.
+    filled in turn with fresh noise (where boxes overlap, the later one's). ``keep=True``
+    (out-painting): a U[0, 1) noise cube with the boxes of ``x`` copied back, so the union of
+    the boxes shows the original.
 
     On CPU the boxes are slices (no voxel mask, noise only where it lands); on other devices
     a mask of the boxes selects the voxels in one batched pass.
