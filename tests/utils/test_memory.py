@@ -1,5 +1,6 @@
 """glibc keeps freed memory: the perturbation batches stop costing page faults."""
 
+import os
 import subprocess
 import sys
 
@@ -28,8 +29,6 @@ print(applied, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 6
 
 
 def _churn(env: dict[str, str] | None = None) -> tuple[bool, float]:
-    import os
-
     run_env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     run_env.pop("GLIBC_TUNABLES", None)
     run_env.update(env or {})
