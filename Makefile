@@ -13,7 +13,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
+# setup.py compiles the perturbations' CPU kernels (transforms/csrc); a change there reinstalls
+$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py $(wildcard src/semantic_genesis/transforms/csrc/*)
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
@@ -49,4 +50,5 @@ format: $(VENV)/.installed
 	$(BIN)/ruff format src tests benchmarks
 
 clean:
-	rm -rf $(VENV) demo-output demo-output-quick .pytest_cache
+	rm -rf $(VENV) demo-output demo-output-quick .pytest_cache build
+	rm -f src/semantic_genesis/transforms/_native.*.so

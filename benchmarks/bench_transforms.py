@@ -18,6 +18,12 @@ allocation costs microseconds of system time, which the process CPU time include
 both sides run with glibc keeping freed memory for reuse, as every ``semgen`` command sets it
 (``semantic_genesis.utils.memory``); ``--malloc default`` measures glibc's defaults instead.
 
+On CPU the perturbations use the compiled kernels (``semantic_genesis.transforms.native``: the
+elastic warp, the Bézier look-up, the painting noise) when they are built; ``"kernels"`` in the
+JSON says which, and each row also gives ``fallback_ms_per_cube``, the same torch transform
+timed in the same run with the kernels switched off (``SEMGEN_NATIVE=0``, the code an install
+without a C compiler runs), and ``kernels_speedup``. Set ``SEMGEN_NATIVE=0`` to time only that.
+
 The ``sg`` row compares the mixture of the four perturbations that the torch batch drew with the
 one the numpy cubes drew; ``speedup_vs_expected`` compares expected costs instead: numpy's warp
 plus the mean of its four rows, against the torch preset averaged over ``--seeds`` batches.
@@ -192,6 +198,10 @@ def np_mg(img):
 # ------------------------------------------------------------------------------------------------
 
 
+# the rows whose torch side uses the compiled kernels (the others time the same code either way)
+KERNEL_ROWS = {"elastic", "non-linear", "in-paint", "out-paint", "sg-no-elastic", "sg", "mg"}
+
+
 def cases(preset: str):
     """(name, torch callable factory, numpy per-cube callable) for the preset's parts."""
     from semantic_genesis import transforms as T
@@ -251,6 +261,7 @@ def main() -> int:
     import numpy as np
     import torch
 
+    from semantic_genesis.transforms import native
     from semantic_genesis.utils.memory import keep_freed_memory
     from semantic_genesis.utils.provenance import run_info
 
@@ -266,6 +277,7 @@ def main() -> int:
 
     rows = []
     parts = cases(args.preset)
+    compare_kernels = device.type == "cpu" and native.available()
     for name, transform, np_fn in parts:
         t_torch, f_torch = best_time(
             lambda t=transform: t(batch, gen), args.repeats, sync, lambda: gen.manual_seed(1)
@@ -290,6 +302,14 @@ def main() -> int:
                 "numpy_page_faults_per_cube": round(f_numpy / len(cubes), 1),
             }
         )
+        if compare_kernels and name in KERNEL_ROWS:
+            os.environ["SEMGEN_NATIVE"] = "0"  # the torch fallbacks, same batch, same draws
+            t_fallback, _ = best_time(
+                lambda t=transform: t(batch, gen), args.repeats, sync, lambda: gen.manual_seed(1)
+            )
+            del os.environ["SEMGEN_NATIVE"]
+            rows[-1]["fallback_ms_per_cube"] = round(1e3 * t_fallback / args.batch, 4)
+            rows[-1]["kernels_speedup"] = round(t_fallback / t_torch, 2)
     if args.preset == "sg":
         # the expected cost of one sg cube, free of the luck of one mixture of the four (the
         # "sg" row compares the mixture the torch batch drew with the one the numpy cubes
@@ -318,6 +338,7 @@ def main() -> int:
         "torch_threads": torch.get_num_threads(),
         "threads_requested": args.threads,
         "malloc": "keeps freed memory (as semgen)" if malloc_tuned else "glibc defaults",
+        "kernels": native.describe() if device.type == "cpu" else "n/a (not CPU)",
         "timer": "wall (cuda synchronize)" if sync else "process CPU time, best of repeats",
         "rows": rows,
         "run_info": run_info(),
@@ -325,11 +346,15 @@ def main() -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        print(f"kernels: {result['kernels']}")
         for r in rows:
+            fallback = f"   (x{r['kernels_speedup']} over torch)" if "kernels_speedup" in r else ""
             print(
                 f"{r['name']:>14}: torch {r['torch_cubes_per_s']:>9.1f} cubes/s   numpy "
-                f"{r['numpy_cubes_per_s']:>7.2f} cubes/s   x{r['speedup']}"
+                f"{r['numpy_cubes_per_s']:>7.2f} cubes/s   x{r['speedup']}{fallback}"
             )
+        if "speedup_vs_expected" in rows[-1]:
+            print(f"  expected sg mixture: x{rows[-1]['speedup_vs_expected']}")
     return 0
 
 

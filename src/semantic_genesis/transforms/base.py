@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from semantic_genesis.transforms import native
+
 Params = dict[str, torch.Tensor]
 
 
@@ -164,7 +166,9 @@ def uniform_noise(
 ) -> torch.Tensor:
     """Bulk U[0, 1) noise (the painting fill), reproducible from ``generator``.
 
-    On CPU the values are built from the raw 64-bit output of numpy's SFC64 bit generator,
+    On CPU, with the compiled kernels (``native.py``), one pass of :func:`native.uniform`
+    seeded with one 63-bit draw from ``generator`` (about 0.03 ms per 64 x 64 x 32 cube).
+    Without them the values are built from the raw 64-bit output of numpy's SFC64 bit generator,
     seeded with one 63-bit draw from ``generator``: each 32-bit half gives 23 random mantissa
     bits of a float in [1, 2), minus 1, so the values are ``k / 2**23`` with ``k`` uniform in
     ``[0, 2**23)``. That is three in-place passes after the raw draw, and per 64 x 64 x 32 cube
@@ -176,6 +180,8 @@ def uniform_noise(
     gen_device = generator.device if generator is not None else torch.device("cpu")
     seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=gen_device))
     count = int(np.prod(shape))
+    if native.available():
+        return native.uniform(count, seed).view(shape).to(dtype)
     bits = np.random.SFC64(seed).random_raw((count + 1) // 2).view(np.uint32)[:count]
     np.right_shift(bits, 9, out=bits)
     np.bitwise_or(bits, np.uint32(0x3F800000), out=bits)  # 1.mantissa: a float in [1, 2)

@@ -240,7 +240,7 @@ class SemanticGenesis(Preset):
         box, so only that box is warped (on CPU; the output is the same, for a fraction of the
         cost)."""
         region = _kept_box(p) if isinstance(t, OutPainting) else None
-        return self.elastic.apply(x, {"rows": warp["rows"]}, region=region, index=idx)
+        return self.elastic.apply(x, {"field": warp["field"]}, region=region, index=idx)
 
 
 class ModelsGenesis(Preset):
