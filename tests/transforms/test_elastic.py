@@ -88,3 +88,18 @@ def test_index_and_region_warp_the_same_voxels_without_copies():
         box = (slice(None), *(slice(a, a + b) for a, b in zip(c, s, strict=True)))
         assert torch.allclose(boxed[k][box], full[idx[k]][box], atol=1e-5)  # GEMM rounding
         assert float(boxed[k].abs().sum()) == pytest.approx(float(boxed[k][box].abs().sum()))
+
+
+def test_batched_grid_sample_path_equals_the_per_cube_one():
+    # the path other devices take (the whole batch in one grid_sample), run here on the CPU
+    t = ElasticDeform()
+    x = torch.rand(3, 2, 24, 16, 12, generator=torch.Generator().manual_seed(0))
+    params = t.sample(x, torch.Generator().manual_seed(1), compact=True)
+    outs = []
+    for per_sample in (True, False):
+        out = torch.empty_like(x)
+        t._resample(x, out, params, [0, 1, 2], None, per_sample=per_sample)
+        outs.append(out)
+    assert torch.allclose(outs[0], outs[1], atol=1e-6)
+    d = t.displacement(params, x.shape[2:])
+    assert d.shape == (3, 2, 24, 16, 12) and 1.0 < float(d.abs().mean()) < 4.0

@@ -83,7 +83,12 @@ def pretrain(
             _resume(trainer, last, config)
         elif config.resume:
             say(f"nothing to resume in {out_dir} yet (no {last.name}): starting a new run")
-        return _loop(trainer, out_dir, config, method, info)
+        result = _loop(trainer, out_dir, config, method, info)
+        # ranks leave the group together, after rank 0 has written everything: a rank that
+        # tore its gloo pairs down while rank 0 was still saving was once seen to abort
+        # ("terminate called without an active exception") in a loaded test run
+        barrier()
+        return result
     except NonFiniteLoss as exc:
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint yet"
         raise SemgenError(

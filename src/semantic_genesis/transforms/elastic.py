@@ -229,7 +229,7 @@ class ElasticDeform(Perturbation):
             azt = self._factors((sx, sy, sz), x.device).azt
             native.warp_batch(x, out, params["field"], azt, src, boxes)
         else:
-            self._resample(x, out, params, src, boxes)
+            self._resample(x, out, params, src, boxes, per_sample=x.device.type == "cpu")
         return out
 
     def _resample(
@@ -239,10 +239,13 @@ class ElasticDeform(Perturbation):
         params: Params,
         src: list[int],
         boxes: list[list[int]] | None,
+        per_sample: bool,
     ) -> None:
-        """``apply`` with grid_sample: on CPU one cube at a time, elsewhere the whole batch."""
+        """``apply`` with grid_sample, one cube at a time (CPU) or the whole batch at once
+        (``per_sample=False``: other devices, where ``src`` is ``0 .. N - 1`` and ``boxes``
+        is None)."""
         _, c, sx, sy, sz = x.shape
-        step = 1 if x.device.type == "cpu" else len(src)
+        step = 1 if per_sample else len(src)
         for i in range(0, len(src), step):
             j, s = min(i + step, len(src)), src[i]  # outputs i:j come from x[s : s + j - i]
             x0, y0, z0, x1, y1, z1 = boxes[i] if boxes else (0, 0, 0, sx, sy, sz)
