@@ -88,3 +88,41 @@ def test_bad_shapes():
         Rotation()(torch.rand(1, 1, 8, 6, 4))
     with pytest.raises(ValueError):
         InPainting(fill="zero")
+
+
+ROW_TRANSFORMS = [t for t in TRANSFORMS if not isinstance(t, ElasticDeform)]
+
+
+@pytest.mark.parametrize("in_place", [True, False])
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("t", ROW_TRANSFORMS, ids=[f"{type(t).__name__}" for t in ROW_TRANSFORMS])
+def test_apply_rows_equals_apply_on_those_rows(t, channels, in_place):
+    # what the presets call: the chosen rows perturbed where they are, the others untouched
+    x = torch.rand(6, channels, 24, 24, 12, generator=torch.Generator().manual_seed(0))
+    rows = torch.tensor([4, 1, 3])
+    params = t.sample(x.index_select(0, rows), torch.Generator().manual_seed(1))
+    expect = t.apply(x.index_select(0, rows), params, torch.Generator().manual_seed(2))
+    out = x.clone() if in_place else torch.full_like(x, -1.0)
+    t.apply_rows(out if in_place else x, out, rows, params, torch.Generator().manual_seed(2))
+    assert torch.allclose(out.index_select(0, rows), expect, atol=1e-6)
+    others = torch.tensor([0, 2, 5])
+    untouched = x if in_place else torch.full_like(x, -1.0)
+    assert torch.equal(out.index_select(0, others), untouched.index_select(0, others))
+
+
+def test_warp_rows_writes_the_warped_rows_where_they_are():
+    t = ElasticDeform()
+    x = torch.rand(5, 1, 32, 32, 16, generator=torch.Generator().manual_seed(0))
+    params = t.sample(x, torch.Generator().manual_seed(1), compact=True)
+    rows = torch.tensor([3, 0])
+    corner, size = torch.tensor([[2, 3, 1], [0, 0, 0]]), torch.tensor([[8, 9, 5], [32, 32, 16]])
+    out = torch.full_like(x, -1.0)
+    t.warp_rows(x, out, rows, params, (corner, size))
+    full = t.apply(x, params)
+    box = (slice(None), slice(2, 10), slice(3, 12), slice(1, 6))
+    assert torch.allclose(out[3][box], full[3][box], atol=1e-5)
+    assert float((out[3] == -1).sum()) == out[3].numel() - out[3][box].numel()  # rest as it was
+    assert torch.allclose(out[0], full[0], atol=1e-5)
+    assert bool((out[[1, 2, 4]] == -1).all())
+    with pytest.raises(ValueError, match="out must not be x"):
+        t.warp_rows(x, x, rows, params)

@@ -106,8 +106,7 @@ class BezierIntensity(Perturbation):
     def apply(
         self, x: torch.Tensor, params: Params, generator: torch.Generator | None
     ) -> torch.Tensor:
-        table = self.lut(params).to(x.dtype)
-        slope = torch.diff(table, dim=1, append=table[:, -1:])  # 0 after the last entry
+        table, slope = self._tables(params, x.dtype)
         flat = x.reshape(x.shape[0], -1)
         out = torch.empty(flat.shape, dtype=x.dtype, device=x.device)
         if x.device.type != "cpu":
@@ -115,20 +114,53 @@ class BezierIntensity(Perturbation):
             lo = pos.long()
             torch.gather(table, 1, lo, out=out).addcmul_(slope.gather(1, lo), pos.frac_())
             return out.view(x.shape)
-        if native.usable(flat):  # one pass per cube (native.py)
-            for i in range(x.shape[0]):
-                native.lut(flat[i], table[i], slope[i], out=out[i])
-            return out.view(x.shape)
+        self._map_rows(flat, out, list(range(x.shape[0])), table, slope)
+        return out.view(x.shape)
+
+    def apply_rows(
+        self,
+        src: torch.Tensor,
+        out: torch.Tensor,
+        rows: torch.Tensor,
+        params: Params,
+        generator: torch.Generator | None,
+    ) -> None:
+        """On CPU, each row mapped where it is (``src`` may be ``out``): a pointwise map."""
+        if out.device.type != "cpu" or not out.is_contiguous():
+            return super().apply_rows(src, out, rows, params, generator)
+        table, slope = self._tables(params, out.dtype)
+        self._map_rows(
+            src.reshape(src.shape[0], -1), out.view(out.shape[0], -1), rows.tolist(), table, slope
+        )
+
+    def _tables(self, params: Params, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """The look-up table ``(N, lut_size)`` and its slopes (0 after the last entry)."""
+        table = self.lut(params).to(dtype)
+        return table, torch.diff(table, dim=1, append=table[:, -1:])
+
+    @staticmethod
+    def _map_rows(
+        src: torch.Tensor,
+        out: torch.Tensor,
+        rows: list[int],
+        table: torch.Tensor,
+        slope: torch.Tensor,
+    ) -> None:
+        """CPU: ``out[r] = map(src[r])`` through row ``j`` of the tables, for ``r = rows[j]``
+        (``src``, ``out``: ``(N, voxels)``; the same row of both may be the same memory)."""
+        if native.usable(out):  # one pass per cube (native.py)
+            for j, r in enumerate(rows):
+                native.lut(src[r], table[j], slope[j], out=out[r])
+            return
         # otherwise one sample at a time, with 1-D look-ups: the per-voxel temporaries stay small
         # (batch-sized ones are fresh pages on every call), index_select from a 16 KiB table
         # is several times faster than gather along a row, and int32 indices are cheaper to
         # make than int64 (0.31 vs 0.47 ms per 64 x 64 x 32 cube)
-        for i in range(x.shape[0]):
-            pos = flat[i].clamp(0.0, 1.0).mul_(table.shape[1] - 1)
+        for j, r in enumerate(rows):
+            pos = src[r].clamp(0.0, 1.0).mul_(table.shape[1] - 1)
             lo = pos.int()
-            row = torch.index_select(table[i], 0, lo, out=out[i])
-            row.addcmul_(slope[i].index_select(0, lo), pos.frac_())
-        return out.view(x.shape)
+            row = torch.index_select(table[j], 0, lo, out=out[r])
+            row.addcmul_(slope[j].index_select(0, lo), pos.frac_())
 
 
 def uniform_interp(xp: torch.Tensor, fp: torch.Tensor, size: int) -> torch.Tensor:

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from semantic_genesis.transforms import native
-from semantic_genesis.transforms.base import Params, Perturbation, rand
+from semantic_genesis.transforms.base import Params, Perturbation, put_rows, rand
 
 ENERGY_KEPT = 1.0 - 1e-6
 
@@ -231,6 +231,29 @@ class ElasticDeform(Perturbation):
         else:
             self._resample(x, out, params, src, boxes, per_sample=x.device.type == "cpu")
         return out
+
+    def warp_rows(
+        self,
+        x: torch.Tensor,
+        out: torch.Tensor,
+        rows: torch.Tensor,
+        params: Params,
+        region: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
+        """``out[rows] = apply(x, params, region=region, index=rows)`` (``out`` another batch
+        shaped like ``x``): on CPU the kernel writes the rows where they are, and with
+        ``region`` leaves the rest of them as it was (instead of 0)."""
+        if out is x:
+            raise ValueError("warp_rows: out must not be x (a cube is read while it is written)")
+        if "field" in params and native.warps(x):
+            boxes = None
+            if region is not None:
+                boxes = torch.cat([region[0], region[0] + region[1]], dim=1).tolist()
+            azt = self._factors(tuple(x.shape[2:]), x.device).azt
+            index = rows.tolist()
+            native.warp_batch(x, out, params["field"], azt, index, boxes, dest=index)
+        else:
+            put_rows(out, rows, self.apply(x, params, region=region, index=rows))
 
     def _resample(
         self,

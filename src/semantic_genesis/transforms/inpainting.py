@@ -15,7 +15,9 @@ from semantic_genesis.transforms.base import (
     BoxPerturbation,
     Params,
     box_mask,
+    copy_rows,
     paint_boxes,
+    paint_rows,
 )
 
 
@@ -69,3 +71,17 @@ class InPainting(BoxPerturbation):
         else:
             value = torch.as_tensor(float(self.fill), dtype=x.dtype, device=x.device)
         return torch.where(mask, value, x)
+
+    def apply_rows(
+        self,
+        src: torch.Tensor,
+        out: torch.Tensor,
+        rows: torch.Tensor,
+        params: Params,
+        generator: torch.Generator | None,
+    ) -> None:
+        """On CPU with noise, the boxes painted where the rows are (``src`` may be ``out``)."""
+        if self.fill != "noise" or out.device.type != "cpu":
+            return super().apply_rows(src, out, rows, params, generator)
+        copy_rows(src, out, rows)
+        paint_rows(src, out, rows.tolist(), params, generator, keep=False)

@@ -19,7 +19,13 @@ import itertools
 
 import torch
 
-from semantic_genesis.transforms.base import Params, Perturbation, rand, randint
+from semantic_genesis.transforms.base import (
+    Params,
+    Perturbation,
+    copy_rows,
+    rand,
+    randint,
+)
 
 _MAX_SLOTS = 1 << 23
 
@@ -81,20 +87,41 @@ class LocalPixelShuffle(Perturbation):
     def apply(
         self, x: torch.Tensor, params: Params, generator: torch.Generator | None
     ) -> torch.Tensor:
-        # bound the per-voxel-slot tensors (~60 bytes per slot) by working on a few samples
+        out = x.clone()
+        self._shuffle_rows(out, torch.arange(x.shape[0], device=x.device), params, generator)
+        return out
+
+    def apply_rows(
+        self,
+        src: torch.Tensor,
+        out: torch.Tensor,
+        rows: torch.Tensor,
+        params: Params,
+        generator: torch.Generator | None,
+    ) -> None:
+        """The blocks shuffled where the rows are (``src`` may be ``out``)."""
+        if not out.is_contiguous():
+            return super().apply_rows(src, out, rows, params, generator)
+        copy_rows(src, out, rows)
+        self._shuffle_rows(out, rows, params, generator)
+
+    def _shuffle_rows(
+        self, x: torch.Tensor, rows: torch.Tensor, params: Params, generator: torch.Generator | None
+    ) -> None:
+        """Shuffle, in place, the blocks of sample ``rows[j]`` of the contiguous ``x`` with row
+        ``j`` of ``params``; a few samples at a time, to bound the per-voxel-slot tensors
+        (~60 bytes per slot)."""
         slots_per_sample = max(1, int(params["size"].prod(-1).sum(-1).max()))
         step = max(1, _MAX_SLOTS // slots_per_sample)
-        parts = [
-            self._apply(x[i : i + step], {k: v[i : i + step] for k, v in params.items()}, generator)
-            for i in range(0, x.shape[0], step)
-        ]
-        return parts[0] if len(parts) == 1 else torch.cat(parts)
+        for i in range(0, len(rows), step):
+            part = {k: v[i : i + step] for k, v in params.items()}
+            self._shuffle_chunk(x, rows[i : i + step], part, generator)
 
-    def _apply(
-        self, x: torch.Tensor, params: Params, generator: torch.Generator | None
-    ) -> torch.Tensor:
-        n, c, sx, sy, sz = x.shape
-        dev, voxels = x.device, sx * sy * sz
+    def _shuffle_chunk(
+        self, x: torch.Tensor, rows: torch.Tensor, params: Params, generator: torch.Generator | None
+    ) -> None:
+        _, c, sx, sy, sz = x.shape
+        dev, voxels, n = x.device, sx * sy * sz, len(rows)
         corner = params["corner"].reshape(-1, 3)
         size = params["size"].reshape(-1, 3)
         n_blocks = params["corner"].shape[1]
@@ -104,23 +131,30 @@ class LocalPixelShuffle(Perturbation):
         volume = size.prod(-1)
         shape_id = ((size[:, 0] - 1) * max_side[1] + size[:, 1] - 1) * max_side[2] + size[:, 2] - 1
         n_slots = int(volume.sum())
-        first = torch.arange(len(volume), device=dev).div(n_blocks, rounding_mode="floor") * voxels
-        first += corner[:, 0] * (sy * sz) + corner[:, 1] * sz + corner[:, 2]
+        sample = torch.arange(len(volume), device=dev).div(n_blocks, rounding_mode="floor")
+        first = corner[:, 0] * (sy * sz) + corner[:, 1] * sz + corner[:, 2]
         lookup = shape_id * table.shape[1] - (volume.cumsum(0) - volume)
         block = torch.repeat_interleave(
             torch.arange(len(volume), device=dev), volume, output_size=n_slots
         )
         slot = torch.arange(n_slots, device=dev)
-        target = first[block] + table.view(-1)[lookup[block] + slot]
+        # the slot's voxel within its sample, and the chunk-local (sample, voxel) number
+        voxel = first[block] + table.view(-1)[lookup[block] + slot]
+        target = sample[block] * voxels + voxel
         # a random permutation inside each block: sort by (block, random key); the blocks'
         # slot ranges stay where they are, their contents are shuffled
         keys = rand((len(block),), generator, dev).double() + block
-        source = target[keys.argsort()]
+        order = keys.argsort()
         # the last block covering a voxel wins, as in the reference's sequential loop
         owner = torch.empty(n * voxels, dtype=torch.long, device=dev)  # only targets are read
         owner.index_fill_(0, target, -1).scatter_reduce_(0, target, block, "amax")
         keep = owner[target] == block
-        xf = x.reshape(n, c, voxels).transpose(1, 2).reshape(n * voxels, c)
-        out = xf.clone()
-        out[target[keep]] = xf[source[keep]]
-        return out.reshape(n, voxels, c).transpose(1, 2).reshape(x.shape)
+        # gathered before anything is written: the values come from the unshuffled sample
+        where = rows[sample[block]] * voxels + voxel  # (sample, voxel) in x
+        dst, from_ = where[keep], where[order][keep]
+        if c == 1:
+            view = x.view(-1)
+            view[dst] = view[from_]
+        else:  # no flat (C, N * voxels) view exists: index the (N, C, voxels) one
+            xv = x.view(x.shape[0], c, voxels)
+            xv[dst // voxels, :, dst % voxels] = xv[from_ // voxels, :, from_ % voxels]

@@ -101,12 +101,14 @@ def warp_batch(
     index: list[int],
     boxes: list[list[int]] | None = None,
     vectorised: bool = True,
+    dest: list[int] | None = None,
 ) -> None:
-    """Warp cubes ``x[index[i]]`` into ``out[i]``, each with its own ``field[index[i]]``.
+    """Warp cubes ``x[index[i]]`` into ``out[dest[i]]`` (``out[i]`` without ``dest``), each
+    with its own ``field[index[i]]``.
 
     ``x`` ``(N, C, X, Y, Z)``, ``field`` ``(N, 2, c, X, Y)`` and ``azt`` ``(c, Z)`` give the
     displacement in voxels, ``d[k, x, y, z] = sum_j field[k, j, x, y] azt[j, z]`` (``k = 0``
-    along Y, ``1`` along X); ``out`` is ``(len(index), C, X, Y, Z)``. ``boxes[i]`` = (x0, y0,
+    along Y, ``1`` along X); ``out`` is ``(M, C, X, Y, Z)``, another tensor than ``x``. ``boxes[i]`` = (x0, y0,
     z0, x1, y1, z1) limits output ``i`` to that box (the rest of it is left as it is).
     ``vectorised=False`` runs the one-voxel-at-a-time path (for tests). The tensors are
     checked here, once: the kernel trusts its pointers."""
@@ -118,9 +120,11 @@ def warp_batch(
     n, c, sx, sy, sz = x.shape
     nc = azt.shape[0]
     x, field, azt = x.contiguous(), field.contiguous(), azt.contiguous()
+    dest = list(range(len(index))) if dest is None else dest
+    m = out.shape[0] if out.ndim == 5 else -1
     for name, t, shape in (
         ("x", x, (n, c, sx, sy, sz)),
-        ("out", out, (len(index), c, sx, sy, sz)),
+        ("out", out, (m, c, sx, sy, sz)),
         ("field", field, (n, 2, nc, sx, sy)),
         ("azt", azt, (nc, sz)),
     ):
@@ -130,6 +134,10 @@ def warp_batch(
         raise ValueError("warp_batch: out must be contiguous")
     if any(not 0 <= i < n for i in index):
         raise ValueError(f"warp_batch: index {index} out of range for {n} cubes")
+    if len(dest) != len(index) or any(not 0 <= i < m for i in dest):
+        raise ValueError(f"warp_batch: dest {dest} does not match index {index} and out")
+    if out.data_ptr() == x.data_ptr():
+        raise ValueError("warp_batch: out must be another tensor than x")
     if boxes is not None and len(boxes) != len(index):
         raise ValueError(f"warp_batch: {len(boxes)} boxes for {len(index)} cubes")
     for b in boxes or ():
@@ -141,10 +149,10 @@ def warp_batch(
     xp, op, fp = x.data_ptr(), out.data_ptr(), field.data_ptr()
     ap, bp = azt.data_ptr(), buffer.data_ptr()
     whole = (0, 0, 0, sx, sy, sz)
-    for i, s in enumerate(index):
+    for i, (s, d) in enumerate(zip(index, dest, strict=True)):
         x0, y0, z0, x1, y1, z1 = boxes[i] if boxes else whole
         lib.sg_warp(
-            xp + s * cube, op + i * cube, fp + s * one_field, ap, bp,
+            xp + s * cube, op + d * cube, fp + s * one_field, ap, bp,
             c, sx, sy, sz, nc, x0, x1, y0, y1, z0, z1, int(vectorised),
         )  # fmt: skip
 
@@ -184,12 +192,19 @@ def lut(
     return out
 
 
-def uniform(count: int, seed: int, vectorised: bool = True) -> torch.Tensor:
+def uniform(
+    count: int, seed: int, vectorised: bool = True, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """``count`` float32 values ``k / 2**23``, ``k`` uniform in ``[0, 2**23)``, from ``seed``
-    (a 64-bit integer; see the top of ``csrc/pointwise.c``)."""
+    (a 64-bit integer; see the top of ``csrc/pointwise.c``); into ``out`` if given (a
+    contiguous float32 CPU tensor of ``count`` values, any shape)."""
     lib = _library()
     if lib is None:
         raise RuntimeError(_MISSING)
-    out = torch.empty(int(count), dtype=torch.float32)
+    if out is None:
+        out = torch.empty(int(count), dtype=torch.float32)
+    elif out.numel() != count:
+        raise ValueError("uniform: out must have count values")
+    _checked("uniform: out", out)
     lib.sg_uniform(out.data_ptr(), out.numel(), int(seed) & (2**64 - 1), int(vectorised))
     return out

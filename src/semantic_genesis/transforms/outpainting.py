@@ -15,6 +15,7 @@ from semantic_genesis.transforms.base import (
     BoxPerturbation,
     Params,
     paint_boxes,
+    paint_rows,
 )
 
 
@@ -49,3 +50,16 @@ class OutPainting(BoxPerturbation):
         self, x: torch.Tensor, params: Params, generator: torch.Generator | None
     ) -> torch.Tensor:
         return paint_boxes(x, params, generator, keep=True)
+
+    def apply_rows(
+        self,
+        src: torch.Tensor,
+        out: torch.Tensor,
+        rows: torch.Tensor,
+        params: Params,
+        generator: torch.Generator | None,
+    ) -> None:
+        """On CPU, the rows painted where they are (``src`` may be ``out``)."""
+        if out.device.type != "cpu":
+            return super().apply_rows(src, out, rows, params, generator)
+        paint_rows(src, out, rows.tolist(), params, generator, keep=True)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from semantic_genesis.transforms.base import Params, Perturbation, rand
+from semantic_genesis.transforms.base import Params, Perturbation, put_rows, rand, take_rows
 from semantic_genesis.transforms.bezier import BezierIntensity
 from semantic_genesis.transforms.elastic import ElasticDeform
 from semantic_genesis.transforms.flip import Flip
@@ -122,23 +122,7 @@ def _run(
     return out
 
 
-def _take(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``x[idx]`` along the batch axis; ``index_select`` copies whole samples (on CPU about
-    10x faster than advanced indexing, which computes an offset per element)."""
-    return x.index_select(0, idx)
-
-
-def _put(out: torch.Tensor, idx: torch.Tensor, values: torch.Tensor) -> None:
-    """``out[idx] = values`` along the batch axis; on CPU one copy per sample is several times
-    faster than ``index_put_``/``index_copy_``."""
-    if out.device.type != "cpu":
-        out.index_copy_(0, idx, values)
-        return
-    for j, i in enumerate(idx.tolist()):
-        out[i].copy_(values[j])
-
-
-Source = Callable[[torch.Tensor, torch.Tensor, Perturbation, Params], torch.Tensor]
+Source = Callable[[torch.Tensor, torch.Tensor, Perturbation, Params, torch.Tensor], None]
 
 
 def _shaped(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -161,10 +145,12 @@ def _one_of(
     """Apply exactly one of ``choices`` to each sample (chosen with ``weights``), into ``out``
     (may be ``x`` itself when the caller owns it: a sample is read before it is written).
 
-    Each choice first draws its parameters (from the samples' shape), then ``source(x, idx,
-    choice, params)``, if given, makes the input of its samples ``idx`` (the sg preset warps
-    them there, only where the choice reads them; otherwise they are ``x[idx]``), then the
-    choice is applied: the random draws come in the same order as with ``choice.forward``."""
+    Each choice first draws its parameters (from the samples' shape); then ``source(x, idx,
+    choice, params, out)``, if given, writes the input of its samples ``idx`` into ``out[idx]``
+    (the sg preset warps them there, only where the choice reads them) and the choice is
+    applied to those rows of ``out`` in place; without ``source`` it reads ``x[idx]``
+    (:meth:`Perturbation.apply_rows`). The random draws come in the same order as with
+    ``choice.forward``."""
     n = x.shape[0]
     cum = torch.tensor(weights, device=x.device).cumsum(0)
     cum = cum / cum[-1]
@@ -176,8 +162,9 @@ def _one_of(
         idx = (pick == k).nonzero().squeeze(1)
         if idx.numel():
             p = t.sample(_shaped(x, len(idx)), generator)
-            sub = _take(x, idx) if source is None else source(x, idx, t, p)
-            _put(out, idx, t.apply(sub, p, generator))
+            if source is not None:
+                source(x, idx, t, p, out)
+            t.apply_rows(x if source is None else out, out, idx, p, generator)
             p["active"] = torch.ones(len(idx), dtype=torch.bool, device=x.device)
             params[t.name] = {"index": idx, **p}
             for i in idx.tolist():
@@ -234,13 +221,19 @@ class SemanticGenesis(Preset):
         return Perturbed(out, target, None, _names(applied), params)
 
     def _warp(
-        self, warp: Params, x: torch.Tensor, idx: torch.Tensor, t: Perturbation, p: Params
-    ) -> torch.Tensor:
-        """The warped input of one choice's samples ``idx``: out-painting reads only its kept
-        box, so only that box is warped (on CPU; the output is the same, for a fraction of the
-        cost)."""
+        self,
+        warp: Params,
+        x: torch.Tensor,
+        idx: torch.Tensor,
+        t: Perturbation,
+        p: Params,
+        out: torch.Tensor,
+    ) -> None:
+        """Write the warped input of one choice's samples ``idx`` into ``out[idx]``:
+        out-painting reads only its kept box, so only that box is warped (on CPU; the output
+        is the same, for a fraction of the cost)."""
         region = _kept_box(p) if isinstance(t, OutPainting) else None
-        return self.elastic.apply(x, {"field": warp["field"]}, region=region, index=idx)
+        self.elastic.warp_rows(x, out, idx, {"field": warp["field"]}, region)
 
 
 class ModelsGenesis(Preset):
@@ -291,9 +284,9 @@ class ModelsGenesis(Preset):
             sub_applied = [applied[i] for i in idx.tolist()]
             weights = [self.inpaint_rate, 1.0 - self.inpaint_rate]
             sub_params: dict[str, Params] = {}
-            sub = _take(out, idx)  # a copy: painted in place
+            sub = take_rows(out, idx)  # a copy: painted in place
             _one_of(self.paint, weights, sub, generator, sub_applied, sub_params, sub)
-            _put(out, idx, sub)
+            put_rows(out, idx, sub)
             for name, p in sub_params.items():
                 params[name] = {**p, "index": idx[p["index"]]}
         return Perturbed(out, flipped, None, _names(applied), params)
