@@ -10,7 +10,7 @@ from scipy.ndimage import map_coordinates
 from scipy.stats import chisquare
 
 from semantic_genesis.transforms import BezierIntensity, ElasticDeform, native
-from semantic_genesis.transforms.base import uniform_noise
+from semantic_genesis.transforms.painting import uniform_noise
 
 
 def test_kernels_are_built():

@@ -92,7 +92,7 @@ def test_box_painting_touches_exactly_the_union_of_boxes():
 
 
 def test_noise_is_reproducible_from_the_generator():
-    from semantic_genesis.transforms.base import uniform_noise
+    from semantic_genesis.transforms.painting import uniform_noise
 
     a = uniform_noise((4, 1000), torch.Generator().manual_seed(7), "cpu")
     b = uniform_noise((4, 1000), torch.Generator().manual_seed(7), "cpu")

@@ -16,9 +16,8 @@ from semantic_genesis.transforms.base import (
     Params,
     box_mask,
     copy_rows,
-    paint_boxes,
-    paint_rows,
 )
+from semantic_genesis.transforms.painting import paint_boxes, paint_rows
 
 
 class InPainting(BoxPerturbation):

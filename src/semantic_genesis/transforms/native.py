@@ -8,7 +8,7 @@ want of one). Three kernels, each one pass over a float32 cube where torch needs
   in place of ATen's ``grid_sample`` (what it computes and why: the top of ``csrc/warp.c``);
 - :func:`lut`, the Bézier mapping's table look-up
   (:class:`~semantic_genesis.transforms.BezierIntensity`);
-- :func:`uniform`, the painting noise (``base.uniform_noise``).
+- :func:`uniform`, the painting noise (``painting.uniform_noise``).
 
 The perturbations use them on CPU float32 tensors, and fall back to their torch/numpy code where
 the kernels are missing, for other dtypes and devices, or when ``SEMGEN_NATIVE=0`` is set (the

@@ -14,9 +14,8 @@ import torch
 from semantic_genesis.transforms.base import (
     BoxPerturbation,
     Params,
-    paint_boxes,
-    paint_rows,
 )
+from semantic_genesis.transforms.painting import paint_boxes, paint_rows
 
 
 class OutPainting(BoxPerturbation):

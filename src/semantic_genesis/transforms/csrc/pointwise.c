@@ -7,7 +7,7 @@
  *     p = clip(v, 0, 1) * (size - 1), k = floor(p), out = table[k] + slope[k] * (p - k),
  * with table and slope interleaved in `pairs` (size x 2), so that one 64-bit gather reads both.
  *
- * sg_uniform: the painting noise (base.py): n floats k / 2^23, k uniform in [0, 2^23), from
+ * sg_uniform: the painting noise (painting.py): n floats k / 2^23, k uniform in [0, 2^23), from
  * 8 interleaved xoshiro128+ generators (value i from generator i % 8; Blackman and Vigna,
  * "Scrambled linear pseudorandom number generators", 2021) seeded by splitmix64 from `seed`;
  * the top 23 bits of each 32-bit output are the mantissa of a float in [1, 2), minus 1.
