@@ -101,3 +101,19 @@ def test_bad_preset():
         build_preset("sg", flip_rate=0.3)
     with pytest.raises(ValueError):
         build_preset("sg")(torch.rand(1, 8, 8, 8))
+
+
+@pytest.mark.parametrize("name", ["sg", "mg"])
+def test_presets_take_non_contiguous_batches(name):
+    x = torch.rand(6, 2, 24, 24, 16, generator=torch.Generator().manual_seed(0))
+    preset = build_preset(name)
+    expect = preset(x, torch.Generator().manual_seed(1))
+    got = preset(
+        x.contiguous(memory_format=torch.channels_last_3d), torch.Generator().manual_seed(1)
+    )
+    assert torch.allclose(got.input, expect.input, atol=1e-6) and got.applied == expect.applied
+    wide = torch.rand(6, 1, 24, 24, 40, generator=torch.Generator().manual_seed(0))
+    sliced = wide[..., 4:20]  # a view with gaps between its rows
+    got = preset(sliced, torch.Generator().manual_seed(1))
+    same = preset(sliced.contiguous(), torch.Generator().manual_seed(1))
+    assert torch.allclose(got.input, same.input, atol=1e-6)

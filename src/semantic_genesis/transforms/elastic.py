@@ -245,7 +245,7 @@ class ElasticDeform(Perturbation):
         ``region`` leaves the rest of them as it was (instead of 0)."""
         if out is x:
             raise ValueError("warp_rows: out must not be x (a cube is read while it is written)")
-        if "field" in params and native.warps(x):
+        if "field" in params and native.warps(x) and out.is_contiguous():
             boxes = None
             if region is not None:
                 boxes = torch.cat([region[0], region[0] + region[1]], dim=1).tolist()

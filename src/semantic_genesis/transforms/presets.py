@@ -157,7 +157,9 @@ def _one_of(
     pick = torch.searchsorted(cum, rand((n,), generator, x.device), right=True)
     pick.clamp_(max=len(choices) - 1)
     if out is None:
-        out = torch.empty_like(x)  # every sample gets exactly one choice
+        # every sample gets exactly one choice; contiguous whatever x is (the CPU paths work on
+        # its rows in place)
+        out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     for k, t in enumerate(choices):
         idx = (pick == k).nonzero().squeeze(1)
         if idx.numel():
