@@ -108,15 +108,13 @@ def warp_batch(
 
     ``x`` ``(N, C, X, Y, Z)``, ``field`` ``(N, 2, c, X, Y)`` and ``azt`` ``(c, Z)`` give the
     displacement in voxels, ``d[k, x, y, z] = sum_j field[k, j, x, y] azt[j, z]`` (``k = 0``
-    along Y, ``1`` along X); ``out`` is ``(M, C, X, Y, Z)``, another tensor than ``x``. ``boxes[i]`` = (x0, y0,
-    z0, x1, y1, z1) limits output ``i`` to that box (the rest of it is left as it is).
-    ``vectorised=False`` runs the one-voxel-at-a-time path (for tests). The tensors are
-    checked here, once: the kernel trusts its pointers."""
+    along Y, ``1`` along X); ``out`` is ``(M, C, X, Y, Z)``, another tensor than ``x``.
+    ``boxes[i]`` = (x0, y0, z0, x1, y1, z1) limits that output to the box (the rest of it is
+    left as it is). ``vectorised=False`` runs the one-voxel-at-a-time path (for tests). The
+    tensors are checked here, once: the kernel trusts its pointers."""
     lib = _library()
     if lib is None:
-        raise RuntimeError(
-            "the native warp kernel was not built (see semantic_genesis.transforms.native)"
-        )
+        raise RuntimeError(_MISSING)
     n, c, sx, sy, sz = x.shape
     nc = azt.shape[0]
     x, field, azt = x.contiguous(), field.contiguous(), azt.contiguous()

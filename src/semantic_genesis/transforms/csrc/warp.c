@@ -86,8 +86,10 @@ SG_TARGET static void to_xzy(const float *s, float *t, int64_t planes, int64_t s
                     v[k + 3] = _mm256_shuffle_ps(u[k + 1], u[k + 3], 0xEE);
                 }
                 for (int k = 0; k < 4; k++) {
-                    _mm256_storeu_ps(b + (z + k) * w + y, _mm256_permute2f128_ps(v[k], v[k + 4], 0x20));
-                    _mm256_storeu_ps(b + (z + k + 4) * w + y, _mm256_permute2f128_ps(v[k], v[k + 4], 0x31));
+                    __m256 lo = _mm256_permute2f128_ps(v[k], v[k + 4], 0x20);
+                    __m256 hi = _mm256_permute2f128_ps(v[k], v[k + 4], 0x31);
+                    _mm256_storeu_ps(b + (z + k) * w + y, lo);
+                    _mm256_storeu_ps(b + (z + k + 4) * w + y, hi);
                 }
             }
             for (; z < sz; z++)
@@ -134,7 +136,8 @@ SG_TARGET static inline void sample8(const float *t, float *dst, __m256 px, __m2
     __m256 wy = _mm256_sub_ps(py, _mm256_cvtepi32_ps(iy));
     __m256i next = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(sx - 1)), ix),
                                     _mm256_set1_epi32((int)(sz * w))); /* to row ix + 1, if any */
-    __m256i vz = _mm256_add_epi32(_mm256_set1_epi32((int)z), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i vz = _mm256_add_epi32(_mm256_set1_epi32((int)z),
+                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     __m256i o0 = _mm256_add_epi32(
         _mm256_mullo_epi32(_mm256_add_epi32(_mm256_mullo_epi32(ix, _mm256_set1_epi32((int)sz)), vz),
                            _mm256_set1_epi32((int)w)),
@@ -165,8 +168,10 @@ SG_TARGET static int64_t line_avx2(const float *t, float *dst, const float *fiel
     for (; z + 16 <= z1; z += 16) {
         __m256 px0 = vx, py0 = vy, px1 = vx, py1 = vy;
         for (int64_t j = 0; j < nc; j++) {
-            __m256 a0 = _mm256_loadu_ps(azt + j * sz + z), a1 = _mm256_loadu_ps(azt + j * sz + z + 8);
-            __m256 b0 = _mm256_broadcast_ss(f0 + j * plane), b1 = _mm256_broadcast_ss(f1 + j * plane);
+            const float *az = azt + j * sz + z;
+            __m256 a0 = _mm256_loadu_ps(az), a1 = _mm256_loadu_ps(az + 8);
+            __m256 b0 = _mm256_broadcast_ss(f0 + j * plane);
+            __m256 b1 = _mm256_broadcast_ss(f1 + j * plane);
             py0 = _mm256_fmadd_ps(b0, a0, py0);
             py1 = _mm256_fmadd_ps(b0, a1, py1);
             px0 = _mm256_fmadd_ps(b1, a0, px0);
