@@ -278,10 +278,15 @@ def main() -> int:
     rows = []
     parts = cases(args.preset)
     compare_kernels = device.type == "cpu" and native.available()
-    for name, transform, np_fn in parts:
-        t_torch, f_torch = best_time(
-            lambda t=transform: t(batch, gen), args.repeats, sync, lambda: gen.manual_seed(1)
+
+    def time_torch(transform, seed: int = 1) -> tuple[float, float]:
+        """``transform`` on the batch, every run drawing from ``seed``."""
+        return best_time(
+            lambda: transform(batch, gen), args.repeats, sync, lambda: gen.manual_seed(seed)
         )
+
+    for name, transform, np_fn in parts:
+        t_torch, f_torch = time_torch(transform)
         t_numpy, f_numpy = best_time(
             lambda f=np_fn: [f(c) for c in cubes],
             max(1, args.repeats // 2),
@@ -304,9 +309,7 @@ def main() -> int:
         )
         if compare_kernels and name in KERNEL_ROWS:
             os.environ["SEMGEN_NATIVE"] = "0"  # the torch fallbacks, same batch, same draws
-            t_fallback, _ = best_time(
-                lambda t=transform: t(batch, gen), args.repeats, sync, lambda: gen.manual_seed(1)
-            )
+            t_fallback, _ = time_torch(transform)
             del os.environ["SEMGEN_NATIVE"]
             rows[-1]["fallback_ms_per_cube"] = round(1e3 * t_fallback / args.batch, 4)
             rows[-1]["kernels_speedup"] = round(t_fallback / t_torch, 2)
@@ -318,12 +321,7 @@ def main() -> int:
         ms = {r["name"]: r["numpy_ms_per_cube"] for r in rows}
         four = ("local-shuffle", "non-linear", "in-paint", "out-paint")
         expected = ms["elastic"] + sum(ms[k] for k in four) / 4
-        times = [
-            best_time(
-                lambda: parts[-1][1](batch, gen), args.repeats, sync, lambda s=s: gen.manual_seed(s)
-            )[0]
-            for s in range(1, args.seeds + 1)
-        ]
+        times = [time_torch(parts[-1][1], seed)[0] for seed in range(1, args.seeds + 1)]
         torch_expected = 1e3 * sum(times) / len(times) / args.batch
         rows[-1]["numpy_expected_ms_per_cube"] = round(expected, 3)
         rows[-1]["torch_expected_ms_per_cube"] = round(torch_expected, 4)

@@ -145,10 +145,26 @@ class Perturbation:
         generator: torch.Generator | None,
     ) -> None:
         """``out[rows] = apply(src[rows], params)`` along the batch axis; ``src`` may be
-        ``out`` (in place). The presets perturb chosen samples of a batch they own with it. This
-        default copies the rows out and back; the CPU paths of the choices of the sg and mg
-        presets work on the rows where they are (no intermediate batch, no copy back)."""
+        ``out`` (in place). The presets perturb chosen samples of a batch they own with it.
+        On CPU, into a contiguous ``out``, :meth:`apply_in_rows` works on the rows where they
+        are (no intermediate batch, no copy back) where the perturbation has such a path;
+        otherwise the rows are copied out, perturbed and copied back."""
+        in_place = out.device.type == "cpu" and out.is_contiguous()
+        if in_place and self.apply_in_rows(src, out, rows.tolist(), params, generator):
+            return
         put_rows(out, rows, self.apply(take_rows(src, rows), params, generator))
+
+    def apply_in_rows(
+        self,
+        src: torch.Tensor,
+        out: torch.Tensor,
+        rows: list[int],
+        params: Params,
+        generator: torch.Generator | None,
+    ) -> bool:
+        """:meth:`apply_rows` on CPU into a contiguous ``out``, where the rows are; returns
+        whether it did (without touching ``out`` if not). The sg/mg choices override it."""
+        return False
 
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None
@@ -213,15 +229,11 @@ def put_rows(out: torch.Tensor, idx: torch.Tensor, values: torch.Tensor) -> None
         out[i].copy_(values[j])
 
 
-def copy_rows(src: torch.Tensor, out: torch.Tensor, idx: torch.Tensor) -> None:
-    """``out[idx] = src[idx]`` along the batch axis; nothing to do when ``src`` is ``out``."""
-    if src is out:
-        return
-    if out.device.type != "cpu":
-        out.index_copy_(0, idx, src.index_select(0, idx))
-        return
-    for i in idx.tolist():
-        out[i].copy_(src[i])
+def copy_rows(src: torch.Tensor, out: torch.Tensor, rows: list[int]) -> None:
+    """``out[r] = src[r]`` for each ``r`` of ``rows``; nothing to do when ``src`` is ``out``."""
+    if src is not out:
+        for r in rows:
+            out[r].copy_(src[r])
 
 
 def as_batch(x: torch.Tensor | np.ndarray):

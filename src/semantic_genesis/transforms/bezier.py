@@ -117,21 +117,20 @@ class BezierIntensity(Perturbation):
         self._map_rows(flat, out, list(range(x.shape[0])), table, slope)
         return out.view(x.shape)
 
-    def apply_rows(
+    def apply_in_rows(
         self,
         src: torch.Tensor,
         out: torch.Tensor,
-        rows: torch.Tensor,
+        rows: list[int],
         params: Params,
         generator: torch.Generator | None,
-    ) -> None:
-        """On CPU, each row mapped where it is (``src`` may be ``out``): a pointwise map."""
-        if out.device.type != "cpu" or not out.is_contiguous():
-            return super().apply_rows(src, out, rows, params, generator)
+    ) -> bool:
+        """Each row mapped where it is (``src`` may be ``out``): a pointwise map."""
         table, slope = self._tables(params, out.dtype)
         self._map_rows(
-            src.reshape(src.shape[0], -1), out.view(out.shape[0], -1), rows.tolist(), table, slope
+            src.reshape(src.shape[0], -1), out.view(out.shape[0], -1), rows, table, slope
         )
+        return True
 
     def _tables(self, params: Params, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """The look-up table ``(N, lut_size)`` and its slopes (0 after the last entry)."""

@@ -218,16 +218,12 @@ class ElasticDeform(Perturbation):
             params = {k: v.index_select(0, index) for k, v in params.items()}
             index = None
         src = list(range(x.shape[0])) if index is None else index.tolist()
-        _, c, sx, sy, sz = x.shape
-        boxes = None
-        if region is not None and x.device.type == "cpu":
-            boxes = torch.cat([region[0], region[0] + region[1]], dim=1).tolist()
+        boxes = _boxes(region) if x.device.type == "cpu" else None
         out = (torch.zeros if boxes else torch.empty)(
-            (len(src), c, sx, sy, sz), dtype=x.dtype, device=x.device
+            (len(src), *x.shape[1:]), dtype=x.dtype, device=x.device
         )
-        if "field" in params and native.warps(x):
-            azt = self._factors((sx, sy, sz), x.device).azt
-            native.warp_batch(x, out, params["field"], azt, src, boxes)
+        if self._kernel_takes(x, out, params):
+            self._warp_kernel(x, out, params, src, boxes)
         else:
             self._resample(x, out, params, src, boxes, per_sample=x.device.type == "cpu")
         return out
@@ -245,15 +241,28 @@ class ElasticDeform(Perturbation):
         ``region`` leaves the rest of them as it was (instead of 0)."""
         if out is x:
             raise ValueError("warp_rows: out must not be x (a cube is read while it is written)")
-        if "field" in params and native.warps(x) and out.is_contiguous():
-            boxes = None
-            if region is not None:
-                boxes = torch.cat([region[0], region[0] + region[1]], dim=1).tolist()
-            azt = self._factors(tuple(x.shape[2:]), x.device).azt
+        if self._kernel_takes(x, out, params):
             index = rows.tolist()
-            native.warp_batch(x, out, params["field"], azt, index, boxes, dest=index)
+            self._warp_kernel(x, out, params, index, _boxes(region), dest=index)
         else:
             put_rows(out, rows, self.apply(x, params, region=region, index=rows))
+
+    @staticmethod
+    def _kernel_takes(x: torch.Tensor, out: torch.Tensor, params: Params) -> bool:
+        """Whether the compiled kernel warps ``x`` into ``out`` (see the module docstring)."""
+        return "field" in params and native.warps(x) and out.is_contiguous()
+
+    def _warp_kernel(
+        self,
+        x: torch.Tensor,
+        out: torch.Tensor,
+        params: Params,
+        src: list[int],
+        boxes: list[list[int]] | None,
+        dest: list[int] | None = None,
+    ) -> None:
+        azt = self._factors(tuple(x.shape[2:]), x.device).azt
+        native.warp_batch(x, out, params["field"], azt, src, boxes, dest=dest)
 
     def _resample(
         self,
@@ -292,3 +301,10 @@ class ElasticDeform(Perturbation):
             else:
                 dst = out[i:j, :, x0:x1, y0:y1, z0:z1]
                 dst.copy_(warped.view(k, bz, c, bx, by).permute(0, 2, 3, 4, 1))
+
+
+def _boxes(region: tuple[torch.Tensor, torch.Tensor] | None) -> list[list[int]] | None:
+    """``(corner, size)`` as one ``[x0, y0, z0, x1, y1, z1]`` list per sample, or None."""
+    if region is None:
+        return None
+    return torch.cat([region[0], region[0] + region[1]], dim=1).tolist()

@@ -71,16 +71,17 @@ class InPainting(BoxPerturbation):
             value = torch.as_tensor(float(self.fill), dtype=x.dtype, device=x.device)
         return torch.where(mask, value, x)
 
-    def apply_rows(
+    def apply_in_rows(
         self,
         src: torch.Tensor,
         out: torch.Tensor,
-        rows: torch.Tensor,
+        rows: list[int],
         params: Params,
         generator: torch.Generator | None,
-    ) -> None:
-        """On CPU with noise, the boxes painted where the rows are (``src`` may be ``out``)."""
-        if self.fill != "noise" or out.device.type != "cpu":
-            return super().apply_rows(src, out, rows, params, generator)
+    ) -> bool:
+        """With noise, the boxes painted where the rows are (``src`` may be ``out``)."""
+        if self.fill != "noise":
+            return False
         copy_rows(src, out, rows)
-        paint_rows(src, out, rows.tolist(), params, generator, keep=False)
+        paint_rows(src, out, rows, params, generator, keep=False)
+        return True

@@ -91,19 +91,18 @@ class LocalPixelShuffle(Perturbation):
         self._shuffle_rows(out, torch.arange(x.shape[0], device=x.device), params, generator)
         return out
 
-    def apply_rows(
+    def apply_in_rows(
         self,
         src: torch.Tensor,
         out: torch.Tensor,
-        rows: torch.Tensor,
+        rows: list[int],
         params: Params,
         generator: torch.Generator | None,
-    ) -> None:
+    ) -> bool:
         """The blocks shuffled where the rows are (``src`` may be ``out``)."""
-        if not out.is_contiguous():
-            return super().apply_rows(src, out, rows, params, generator)
         copy_rows(src, out, rows)
-        self._shuffle_rows(out, rows, params, generator)
+        self._shuffle_rows(out, torch.tensor(rows), params, generator)
+        return True
 
     def _shuffle_rows(
         self, x: torch.Tensor, rows: torch.Tensor, params: Params, generator: torch.Generator | None

@@ -55,6 +55,14 @@ def _library() -> ctypes.CDLL | None:
     return lib
 
 
+def _built_library() -> ctypes.CDLL:
+    """The compiled kernels, or a clear error if they were not built."""
+    lib = _library()
+    if lib is None:
+        raise RuntimeError(_MISSING)
+    return lib
+
+
 def built() -> bool:
     """Whether the kernel was compiled at install time."""
     return _library() is not None
@@ -112,9 +120,7 @@ def warp_batch(
     ``boxes[i]`` = (x0, y0, z0, x1, y1, z1) limits that output to the box (the rest of it is
     left as it is). ``vectorised=False`` runs the one-voxel-at-a-time path (for tests). The
     tensors are checked here, once: the kernel trusts its pointers."""
-    lib = _library()
-    if lib is None:
-        raise RuntimeError(_MISSING)
+    lib = _built_library()
     n, c, sx, sy, sz = x.shape
     nc = azt.shape[0]
     x, field, azt = x.contiguous(), field.contiguous(), azt.contiguous()
@@ -172,9 +178,7 @@ def lut(
     ``slope`` (``(K,)``): ``p = clip(v, 0, 1) (K - 1)``, ``table[floor p] + slope[floor p]
     (p - floor p)``, as :meth:`BezierIntensity.apply` defines it; into ``out`` if given (a
     contiguous tensor of the same size)."""
-    lib = _library()
-    if lib is None:
-        raise RuntimeError(_MISSING)
+    lib = _built_library()
     if table.shape != slope.shape or table.ndim != 1 or table.numel() < 1:
         raise ValueError("lut: table and slope must be two 1-D tensors of the same length")
     src = _checked("lut: x", x.contiguous())
@@ -196,9 +200,7 @@ def uniform(
     """``count`` float32 values ``k / 2**23``, ``k`` uniform in ``[0, 2**23)``, from ``seed``
     (a 64-bit integer; see the top of ``csrc/pointwise.c``); into ``out`` if given (a
     contiguous float32 CPU tensor of ``count`` values, any shape)."""
-    lib = _library()
-    if lib is None:
-        raise RuntimeError(_MISSING)
+    lib = _built_library()
     if out is None:
         out = torch.empty(int(count), dtype=torch.float32)
     elif out.numel() != count:

@@ -50,15 +50,14 @@ class OutPainting(BoxPerturbation):
     ) -> torch.Tensor:
         return paint_boxes(x, params, generator, keep=True)
 
-    def apply_rows(
+    def apply_in_rows(
         self,
         src: torch.Tensor,
         out: torch.Tensor,
-        rows: torch.Tensor,
+        rows: list[int],
         params: Params,
         generator: torch.Generator | None,
-    ) -> None:
-        """On CPU, the rows painted where they are (``src`` may be ``out``)."""
-        if out.device.type != "cpu":
-            return super().apply_rows(src, out, rows, params, generator)
-        paint_rows(src, out, rows.tolist(), params, generator, keep=True)
+    ) -> bool:
+        """The rows painted where they are (``src`` may be ``out``)."""
+        paint_rows(src, out, rows, params, generator, keep=True)
+        return True
