@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from semantic_genesis import __version__
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.memory import keep_freed_memory
+from semantic_genesis.utils.outdir import disk_error
 
 #: verb -> one-line help. The module is ``semantic_genesis.commands.<verb>``.
 COMMANDS: dict[str, str] = {
@@ -82,9 +83,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SemgenError as exc:
         print(f"semgen {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _closed_pipe()
+    except OSError as exc:
+        error = disk_error(exc)
+        if not isinstance(error, SemgenError):
+            raise
+        print(f"semgen {args.command}: error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"semgen {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``semgen info ... | head -1``): not an error. Point
+    stdout at /dev/null so the interpreter's final flush does not raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

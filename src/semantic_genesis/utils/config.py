@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 import types
 import typing
 from pathlib import Path
@@ -34,6 +36,91 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
         return value.item()
     return value
+
+
+def setting(default: Any = dataclasses.MISSING, *, ge: float | None = None,
+            gt: float | None = None, le: float | None = None, lt: float | None = None,
+            choices: tuple[Any, ...] | None = None, help: str = "",
+            default_factory: Any = dataclasses.MISSING) -> Any:
+    """A config field with its valid range and help, checked by :func:`validate`.
+
+    ``ge``/``gt``/``le``/``lt`` bound a number (or every item of a tuple of numbers);
+    ``choices`` lists the accepted values. Floats must also be finite.
+    """
+    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "help": help}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _range_problem(value: Any, meta: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    for key, test, words in (("ge", lambda v, b: v >= b, "at least"),
+                             ("gt", lambda v, b: v > b, "greater than"),
+                             ("le", lambda v, b: v <= b, "at most"),
+                             ("lt", lambda v, b: v < b, "less than")):
+        bound = meta.get(key)
+        if bound is not None and not test(value, bound):
+            return f"must be {words} {bound}"
+    return None
+
+
+def _type_problem(tp: Any, value: Any) -> str | None:
+    """A short reason when ``value`` does not fit the annotation ``tp`` (simple types only)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        problems = [_type_problem(a, value) for a in args if a is not type(None)]
+        return None if any(p is None for p in problems) else problems[0]
+    if tp is bool:
+        return None if isinstance(value, bool) else "must be true or false"
+    if tp is int:
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        return None if ok else "must be a whole number"
+    if tp is float:
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        return None if ok else "must be a number"
+    if tp is str:
+        return None if isinstance(value, str) else "must be text"
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            return "must be a list"
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            args = (args[0],) * len(value)
+        elif len(args) != len(value):
+            return f"must have {len(args)} values"
+        for a, v in zip(args, value, strict=True):
+            problem = _type_problem(a, v)
+            if problem:
+                return f"each value {problem}"
+    return None
+
+
+def validate(config: Any, where: str | Path | None = None) -> None:
+    """Check every field of a dataclass config against its type and its :func:`setting` range.
+
+    Raises one :class:`SemgenError` naming the field, its value and the accepted range, so the
+    CLI, YAML files and the Python API are all checked the same way, before any work starts.
+    """
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        tp = hints.get(f.name, Any)
+        problem = _type_problem(tp, value)
+        meta = f.metadata or {}
+        if problem is None and meta.get("choices") is not None and value not in meta["choices"]:
+            problem = "must be one of " + ", ".join(map(str, meta["choices"]))
+        if problem is None:
+            items = value if isinstance(value, (tuple, list)) else (value,)
+            problem = next((p for p in (_range_problem(v, meta) for v in items) if p), None)
+        if problem:
+            raise SemgenError(f"{type(config).__name__}.{f.name} = {value!r}: {problem}", where)
 
 
 def to_dict(config: Any) -> dict[str, Any]:
