@@ -177,7 +177,12 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str | Path | None = No
         )
     hints = typing.get_type_hints(cls)
     kwargs = {k: _coerce(hints.get(k, Any), v) for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except SemgenError as exc:  # a field failed validation: name the file it came from
+        if source is None or exc.path is not None:
+            raise
+        raise SemgenError(str(exc), source) from None
 
 
 def read_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
