@@ -3,16 +3,66 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from semantic_genesis.cli import main
+from semantic_genesis.demo import _results_sections
+from semantic_genesis.finetune.plots import plot_results
+from semantic_genesis.finetune.results import results_markdown
+from semantic_genesis.finetune.statistics import CellSummary, label_efficiency
+from semantic_genesis.report import Report
+from semantic_genesis.utils.outdir import MARKER
 
 PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _benchmark_folder(out: Path) -> None:
+    """benchmark/results.md and results.png as the benchmark writes them, for two tasks."""
+    cells = [CellSummary(task, init, f, metric, 2, m * f, 0.05, [m * f] * 2, 3.0)
+             for task, metric in (("ncc", "auc"), ("ncs", "iou"))
+             for init, m in (("scratch", 0.6), ("mg", 0.7), ("sg", 0.8)) for f in (0.5, 1.0)]
+    config = SimpleNamespace(inits={"scratch": "", "mg": "", "sg": ""}, seeds=[0, 1],
+                             label_fractions=[0.5, 1.0], scratch="scratch", models_genesis="mg")
+    bench = out / "benchmark"
+    bench.mkdir(parents=True)
+    (bench / "results.md").write_text(
+        results_markdown(cells, label_efficiency(cells), config, {"ncs": "a note"}))
+    plot_results(cells, bench / "results.png", ["scratch", "mg", "sg"])
+
+
+def test_results_render_in_order_with_the_plot(tmp_path: Path) -> None:
+    """Each task: heading, its note, its table, then the sentence that reads the next table;
+    the plot is an image (embedded), not the text `![results](results.png)`."""
+    _benchmark_folder(tmp_path)
+    sections = _results_sections(tmp_path, [])
+    assert [s.title for s in sections] == ["Target tasks", "Target task: ncc (test AUC)",
+                                           "Target task: ncs (test IOU)"]
+    html = Report("demo", "", sections).html(tmp_path)
+    md = Report("demo", "", sections).markdown(tmp_path)
+    assert "![" not in html and "](benchmark/results.png)" in md
+    assert html.count('src="data:image/png;base64,') == 1
+    ncc, ncs = html.split("<h2>Target task: ")[1:]
+    for part in (ncc, ncs):
+        table = part.index("<table>")
+        reading = part.index("Smallest label fraction")
+        assert table < reading < part.index("<table>", table + 1)
+    assert ncs.index("a note") < ncs.index("<table>")
+    assert "<blockquote>" in html and "<code>scratch</code>" in html
+
+
+def test_demo_refuses_a_folder_of_someone_else(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "thesis.tex").write_text("mine")
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
+    assert "thesis.tex" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.tex"]
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +73,7 @@ def quick_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_quick_demo_writes_every_stage(quick_demo: Path) -> None:
+    assert json.loads((quick_demo / MARKER).read_text())["kind"] == "demo"
     for rel in ("cohort/cohort.csv", "patterns/patterns.csv", "patterns/patterns.png",
                 "pretrain/sg/checkpoints/best.pt", "pretrain/mg/checkpoints/best.pt",
                 "benchmark/results.csv", "benchmark/results.md", "benchmark/results.png",

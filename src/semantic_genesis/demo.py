@@ -15,19 +15,25 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
-from semantic_genesis.report import Report, Section, Table, cohort_montage
+from semantic_genesis.report import Figure, Report, Section, Table, cohort_montage
+from semantic_genesis.report.document import Block
 from semantic_genesis.utils.atomic import write_json
 from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.outdir import claim_output
 from semantic_genesis.utils.progress import say
 from semantic_genesis.utils.provenance import run_info
 
 #: the real-CT target needs the pyradiomics sample download; the demo drops it when offline
 REAL_CT_TASK = "lung-tumour"
+#: files that mark a demo folder written before output folders had a marker
+DEMO_LEGACY = ("report.html", "experiment.yaml")
 
 
 @dataclass
@@ -62,23 +68,27 @@ def _drop_real_ct_if_offline(config: Any, notes: list[str]) -> None:
 
 
 def run_demo(out_dir: str | Path = "demo-output", quick: bool = False) -> DemoResult:
-    """Run (or resume) the demo chain in ``out_dir`` and write ``report.html``/``report.md``."""
+    """Run (or resume) the demo chain in ``out_dir`` and write ``report.html``/``report.md``.
+
+    The folder is claimed for the demo (:func:`~semantic_genesis.utils.outdir.claim_output`):
+    new, empty, or a demo folder (``report.html`` marks one of an earlier release); each stage
+    claims its own subfolder.
+    """
     from semantic_genesis.finetune.experiment import run_experiment
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    notes: list[str] = []
-    config = copy.deepcopy(_demo_config(quick))
-    _drop_real_ct_if_offline(config, notes)
-    say(f"demo: running the chain in {out} ({'quick' if quick else 'full'} settings)")
-    run_experiment(config, out)
-    say("demo: writing the report")
-    seconds = time.perf_counter() - t0
-    report = build_report(out, quick=quick, notes=notes)
-    html_path, md_path = report.write(out)
-    write_json(out / "demo.json", {"quick": quick, "seconds": round(seconds, 1),
-                                   "notes": notes, "run_info": run_info()})
+    with claim_output(out_dir, "demo", legacy=DEMO_LEGACY, settings={"quick": quick}) as out:
+        t0 = time.perf_counter()
+        notes: list[str] = []
+        config = copy.deepcopy(_demo_config(quick))
+        _drop_real_ct_if_offline(config, notes)
+        say(f"demo: running the chain in {out} ({'quick' if quick else 'full'} settings)")
+        run_experiment(config, out)
+        say("demo: writing the report")
+        seconds = time.perf_counter() - t0
+        report = build_report(out, quick=quick, notes=notes)
+        html_path, md_path = report.write(out)
+        write_json(out / "demo.json", {"quick": quick, "seconds": round(seconds, 1),
+                                       "notes": notes, "run_info": run_info()})
     say(f"demo: done in {seconds / 60:.1f} min; open {html_path}")
     return DemoResult(out, html_path, md_path, seconds, notes)
 
@@ -110,13 +120,15 @@ def _stages_section(out: Path) -> Section:
     times = _read_json(out / "experiment.json").get("stage_seconds", {})
     rows = [[name, f"{sec:.1f}"] for name, sec in times.items()]
     rows.append(["total", f"{sum(times.values()):.1f}"])
-    hw = run_info()["hardware"]
+    info = run_info()
+    hw = info["hardware"]
     device = hw.get("gpu") or f"{hw['cpu_count']} CPU cores ({hw['processor']})"
-    return Section("Stages and hardware",
-                   [f"Ran on {device}, {hw['memory_gib']} GiB memory, torch "
-                    f"{run_info()['torch']}. Times are wall-clock seconds of the run that did "
-                    "the stage (a resumed demo keeps the earlier times)."],
-                   [Table(["stage", "seconds"], rows)])
+    kernels = info["native_kernels"]["summary"]
+    return Section("Stages and hardware", [
+        f"Ran on {device}, {hw['memory_gib']} GiB memory, torch {info['torch']}; "
+        f"perturbations on CPU: {kernels}. Times are wall-clock seconds of the run that did "
+        "the stage (a resumed demo keeps the earlier times).",
+        Table(["stage", "seconds"], rows)])
 
 
 def _cohort_section(out: Path) -> Section:
@@ -127,21 +139,19 @@ def _cohort_section(out: Path) -> Section:
     n_val = sum(r.split == "val" for r in records)
     shape = records[0].shape if records else ()
     spacing = records[0].spacing if records else ()
-    return Section("Cohort",
-                   [f"{len(records)} synthetic chest CTs ({n_val} for validation), e.g. "
-                    f"{shape} voxels at {spacing} mm; intensities clipped to [-1000, 1000] HU "
-                    "and scaled to [0, 1]."],
-                   figures=[(png, "Central axial slice of every prepared volume")])
+    return Section("Cohort", [
+        f"{len(records)} synthetic chest CTs ({n_val} for validation), e.g. {shape} voxels at "
+        f"{spacing} mm; intensities clipped to [-1000, 1000] HU and scaled to [0, 1].",
+        Figure(png, "Central axial slice of every prepared volume")])
 
 
 def _patterns_section(out: Path) -> Section:
     info = _read_json(out / "patterns" / "discover.json")
-    text = [f"{info.get('n_classes', '?')} anatomical patterns discovered with patch "
-            f"{info.get('patch', '?')}. Each row of the montage is one pseudo-class: the crop "
-            "in the reference patient and in its nearest neighbours, at the same voxel "
-            "coordinate."]
-    return Section("Self-discovery", text,
-                   figures=[(out / "patterns" / "patterns.png", "Discovered classes")])
+    return Section("Self-discovery", [
+        f"{info.get('n_classes', '?')} anatomical patterns discovered with patch "
+        f"{info.get('patch', '?')}. Each row of the montage is one pseudo-class: the crop in "
+        "the reference patient and in its nearest neighbours, at the same voxel coordinate.",
+        Figure(out / "patterns" / "patterns.png", "Discovered classes")])
 
 
 def _pretrain_section(out: Path) -> Section:
@@ -153,60 +163,59 @@ def _pretrain_section(out: Path) -> Section:
         rows.append([run.name, summary.get("method", run.name), last.get("epoch", "–"),
                      _fmt(last.get("val_loss")), _fmt(last.get("val_mse")),
                      _fmt(last.get("val_acc"), 3)])
-        figures += [(run / "curves.png", f"{run.name}: training curves"),
-                    (run / "restorations.png", f"{run.name}: input, perturbed, restored, target")]
-    return Section("Pre-training",
-                   ["Semantic Genesis (self-classification + self-restoration) and Models "
-                    "Genesis (self-restoration only) on the discovered patterns."],
-                   [Table(["run", "method", "epochs", "val loss", "val MSE", "val class acc"],
-                          rows)], figures)
+        figures += [Figure(run / "curves.png", f"{run.name}: training curves"),
+                    Figure(run / "restorations.png",
+                           f"{run.name}: perturbed input, restoration and target")]
+    return Section("Pre-training", [
+        "Semantic Genesis (self-classification + self-restoration) and Models Genesis "
+        "(self-restoration only) on the discovered patterns.",
+        Table(["run", "method", "epochs", "val loss", "val MSE", "val class acc"], rows),
+        *figures])
+
+
+#: a Markdown line that is only an image: ![alt](path)
+_IMAGE_LINE = re.compile(r"^!\[([^\]]*)\]\(([^)\s]+)\)\s*$")
 
 
 def _results_sections(out: Path, notes: list[str]) -> list[Section]:
-    """An overview with results.png, then one section per task of results.md."""
+    """An overview (what the scores mean, the plot), then one section per task of results.md,
+    its Markdown kept as written: the table first, then the text that reads the next one."""
     bench = out / "benchmark"
-    md = (bench / "results.md").read_text() if (bench / "results.md").is_file() else ""
-    intro = Section("Target tasks",
-                    ["Fine-tuning from scratch, from Models Genesis (mg) and from Semantic "
-                     "Genesis (sg). With demo-sized data and training the differences are small "
-                     "and noisy: this shows the harness at work, not the paper's result. Segmentation "
-                     "scores near 0 mean that the few demo epochs did not converge; run "
-                     "`semgen benchmark` with the recipe settings for real numbers.", *notes],
-                    figures=[(bench / "results.png", "Scores per initialisation")])
-    sections = [intro]
-    for heading, lines in _markdown_blocks(md):
-        target = intro if heading is None else Section(f"Target task: {heading}")
-        if target is not intro:
-            sections.append(target)
-        _fill(target, lines)
+    results = bench / "results.md"
+    md = results.read_text(encoding="utf-8") if results.is_file() else ""
+    preamble, tasks, images = _split_results(md)
+    intro: list[Block] = [
+        "Fine-tuning from scratch, from Models Genesis (mg) and from Semantic Genesis (sg). "
+        "With demo-sized data and training the differences are small and noisy: this shows the "
+        "harness at work, not the paper's result. Segmentation scores near 0 mean that the few "
+        "demo epochs did not converge; run `semgen benchmark` with the recipe settings for real "
+        "numbers.", *notes]
+    if not md:
+        intro.append(f"No results: {results} is missing (the benchmark did not finish).")
+    intro += [preamble] if preamble else []
+    intro += [Figure(bench / unquote(src), "Scores per initialisation") for src in images]
+    sections = [Section("Target tasks", intro)]
+    sections += [Section(f"Target task: {title}", [text]) for title, text in tasks]
     return sections
 
 
-def _markdown_blocks(md: str) -> list[tuple[str | None, list[str]]]:
-    """Split results.md at its ``## `` headings (the text before the first one has None)."""
-    blocks: list[tuple[str | None, list[str]]] = [(None, [])]
+def _split_results(md: str) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """results.md as (text before the first task, [(task heading, its Markdown)], image
+    paths); its ``# `` title is dropped (the report has its own), images are taken out to be
+    shown once in the overview."""
+    preamble: list[str] = []
+    tasks: list[tuple[str, list[str]]] = []
+    images: list[str] = []
     for line in md.splitlines():
-        if line.startswith("## "):
-            blocks.append((line[3:].strip(), []))
+        image = _IMAGE_LINE.match(line.strip())
+        if image:
+            images.append(image.group(2))
+        elif line.startswith("## "):
+            tasks.append((line[3:].strip(), []))
         elif not line.startswith("# "):
-            blocks[-1][1].append(line)
-    return blocks
-
-
-def _fill(section: Section, lines: list[str]) -> None:
-    """Paragraphs and pipe tables of a Markdown block into ``section``."""
-    table: list[str] = []
-    for line in [*lines, ""]:
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        if len(table) >= 2:
-            cells = [[c.strip() for c in row.strip().strip("|").split("|")] for row in table]
-            section.tables.append(Table(cells[0], cells[2:]))
-        table = []
-        text = line.lstrip("> ").strip()
-        if text:
-            section.paragraphs.append(text.replace("`", ""))
+            (tasks[-1][1] if tasks else preamble).append(line)
+    return ("\n".join(preamble).strip(), [(t, "\n".join(body).strip()) for t, body in tasks],
+            images)
 
 
 def build_report(out_dir: str | Path, quick: bool = False,

@@ -1,8 +1,9 @@
 """Figures a run keeps up to date every epoch: ``curves.png`` and ``restorations.png``.
 
 ``restorations.png`` shows, for a fixed validation batch perturbed with a fixed seed, the
-central axial slice of the clean cube, the perturbed network input, the restoration
-(sigmoid of the decoder output) and the target, so successive epochs compare directly.
+central axial slice of the perturbed network input, the restoration (sigmoid of the decoder
+output) and the target, so successive epochs compare directly. The target of self-restoration
+is the clean cube; the clean cube gets a column of its own only where it differs from the target.
 """
 
 from __future__ import annotations
@@ -77,17 +78,40 @@ def plot_restorations(
     path: Path,
     title: str = "",
 ) -> Path:
-    """Rows = cubes, columns = clean / perturbed / restored / target, central z slice.
+    """restorations.png (see :func:`restorations_figure`)."""
+    return _save(restorations_figure(clean, perturbed, restored, target, title), path)
+
+
+def restoration_columns(
+    clean: np.ndarray, perturbed: np.ndarray, restored: np.ndarray | None, target: np.ndarray
+) -> list[tuple[str, np.ndarray]]:
+    """The distinct images to show, each once, with their titles: the clean cube (only where it
+    is not the target), the perturbed input, the restoration (methods with a decoder), the
+    target."""
+    same = np.array_equal(clean, target)
+    columns = [] if same else [("clean", clean)]
+    columns.append(("input (perturbed)", perturbed))
+    if restored is not None:
+        columns.append(("restored", restored))
+    columns.append(("target (clean)" if same else "target", target))
+    return columns
+
+
+def restorations_figure(
+    clean: np.ndarray,
+    perturbed: np.ndarray,
+    restored: np.ndarray | None,
+    target: np.ndarray,
+    title: str = "",
+) -> Any:
+    """Rows = cubes, columns = :func:`restoration_columns`, central z slice.
 
     Arrays are ``(N, 1, X, Y, Z)`` in [0, 1]; ``restored`` is None for methods without a decoder.
     """
-    columns = [("clean", clean), ("perturbed (input)", perturbed)]
-    if restored is not None:
-        columns.append(("restored", restored))
-    columns.append(("target", target))
-    n = clean.shape[0]
+    columns = restoration_columns(clean, perturbed, restored, target)
+    n = perturbed.shape[0]
     fig, axes = _figure(n, len(columns), (2.0 * len(columns), 2.0 * n))
-    z = clean.shape[-1] // 2
+    z = perturbed.shape[-1] // 2
     for i in range(n):
         for j, (name, arr) in enumerate(columns):
             ax = axes[i][j]
@@ -98,4 +122,4 @@ def plot_restorations(
                 ax.set_title(name, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return fig

@@ -53,15 +53,33 @@ def plot_curves(
     return _save(fig, path)
 
 
+#: scores (AUC, Dice, IoU) live in [0, 1]: one fixed axis, so panels and runs compare directly
+SCORE_LIMITS = (0.0, 1.05)
+#: the AUC of a classifier that guesses
+CHANCE_AUC = 0.5
+_METRIC_NAMES = {"auc": "AUC", "iou": "IoU", "dice": "Dice"}
+
+
 def plot_results(
     summaries: Sequence[CellSummary], path: str | Path, inits: Sequence[str] | None = None
 ) -> Path:
-    """results.png, one row per task: bars (mean ± std over seeds) of every initialisation at
-    the largest label fraction and, when more than one fraction was run, the mean score
-    against the label fraction."""
-    tasks = sorted({s.task for s in summaries})
+    """results.png (see :func:`results_figure`)."""
+    return _save(results_figure(summaries, inits), path)
+
+
+def results_figure(
+    summaries: Sequence[CellSummary], inits: Sequence[str] | None = None
+) -> plt.Figure:
+    """One row per task with a score: bars (mean ± std over seeds, the mean written on each) of
+    every initialisation at the largest label fraction and, when the task ran more than one
+    fraction, the mean score against the label fraction. Scores share the fixed axis
+    :data:`SCORE_LIMITS`; AUC panels show chance (0.5) as a dashed line. Tasks without any
+    finite score get no panel; the figure's title names them."""
     inits = list(inits) if inits else sorted({s.init for s in summaries})
-    several = len({s.fraction for s in summaries}) > 1  # a curve needs two fractions
+    every = sorted({s.task for s in summaries})
+    tasks = [t for t in every if any(s.task == t and math.isfinite(s.mean) for s in summaries)]
+    fractions = {t: sorted({s.fraction for s in summaries if s.task == t}) for t in tasks}
+    several = any(len(f) > 1 for f in fractions.values())  # a curve needs two fractions
     fig, axes = plt.subplots(
         max(1, len(tasks)),
         2 if several else 1,
@@ -70,44 +88,59 @@ def plot_results(
     )
     for row, task in zip(axes, tasks, strict=False):
         cells = [s for s in summaries if s.task == task]
-        metric = cells[0].metric
-        top = max(s.fraction for s in cells)
-        bars = [next((s for s in cells if s.init == i and s.fraction == top), None) for i in inits]
-        means = [b.mean if b else math.nan for b in bars]
-        stds = [0.0 if not b or math.isnan(b.std) else b.std for b in bars]
-        row[0].bar(
-            range(len(inits)),
-            means,
-            yerr=stds,
-            capsize=4,
-            color=[f"C{k}" for k in range(len(inits))],
-        )
-        row[0].set_xticks(range(len(inits)), inits)
-        row[0].set_ylabel(f"test {metric}")
-        row[0].set_title(f"{task}: {100 * top:.3g} % of the labels, mean ± std over seeds", fontsize=9)
-        finite = [m - s for m, s in zip(means, stds, strict=True) if not math.isnan(m)]
-        if finite:  # scores live in [0, 1]
-            row[0].set_ylim(max(0.0, min(finite) - 0.1), 1.02)
-        for ax in row:
-            ax.grid(alpha=0.3)
-        if not several:
-            continue
-        for k, init in enumerate(inits):
-            pts = sorted(
-                (s.fraction, s.mean, 0.0 if math.isnan(s.std) else s.std)
-                for s in cells
-                if s.init == init
-            )
-            if pts:
-                xs, ys, es = zip(*pts, strict=True)
-                row[1].errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=init, color=f"C{k}")
-        row[1].set_ylim(None, 1.02)
-        row[1].set_xscale("log")
-        fractions = sorted({s.fraction for s in cells})
-        row[1].set_xticks(fractions, [f"{100 * f:.3g} %" for f in fractions])
-        row[1].minorticks_off()
-        row[1].set_xlabel("fraction of training labels")
-        row[1].set_ylabel(f"test {metric}")
-        row[1].set_title(f"{task}: score against label fraction", fontsize=9)
-        row[1].legend(fontsize=8)
-    return _save(fig, path)
+        _bars(row[0], cells, inits)
+        if len(fractions[task]) > 1:
+            _fraction_curve(row[1], cells, inits)
+        elif several:
+            row[1].remove()  # this task ran one fraction: nothing to draw
+    if not tasks:
+        axes[0][0].axis("off")
+        axes[0][0].text(0.5, 0.5, "no finite score in any task", ha="center", va="center")
+    missing = [t for t in every if t not in tasks]
+    if missing:
+        fig.suptitle(f"no finite score (not drawn): {', '.join(missing)}", fontsize=9)
+    return fig
+
+
+def _score_axis(ax: plt.Axes, metric: str) -> None:
+    """The fixed score axis, and the chance line where chance has a value (AUC)."""
+    ax.set_ylim(*SCORE_LIMITS)
+    ax.set_ylabel(f"test {_METRIC_NAMES.get(metric.lower(), metric)}")
+    ax.grid(alpha=0.3)
+    if metric.lower() == "auc":
+        ax.axhline(CHANCE_AUC, color="0.25", ls="--", lw=1, zorder=3,
+                   label=f"chance (AUC = {CHANCE_AUC})")
+        ax.annotate("chance", xy=(1, CHANCE_AUC), xycoords=("axes fraction", "data"),
+                    xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+
+
+def _bars(ax: plt.Axes, cells: Sequence[CellSummary], inits: Sequence[str]) -> None:
+    top = max(s.fraction for s in cells)
+    bars = [next((s for s in cells if s.init == i and s.fraction == top), None) for i in inits]
+    means = [b.mean if b else math.nan for b in bars]
+    stds = [0.0 if not b or math.isnan(b.std) else b.std for b in bars]
+    drawn = ax.bar(range(len(inits)), means, yerr=stds, capsize=4,
+                   color=[f"C{k}" for k in range(len(inits))])
+    ax.bar_label(drawn, labels=["–" if math.isnan(m) else f"{m:.3f}" for m in means],
+                 fontsize=8, padding=2)  # a score of 0 is a bar of height 0: say it
+    ax.set_xticks(range(len(inits)), inits)
+    ax.set_title(f"{cells[0].task}: {100 * top:.3g} % of the labels, mean ± std over seeds",
+                 fontsize=9)
+    _score_axis(ax, cells[0].metric)
+
+
+def _fraction_curve(ax: plt.Axes, cells: Sequence[CellSummary], inits: Sequence[str]) -> None:
+    for k, init in enumerate(inits):
+        pts = sorted((s.fraction, s.mean, 0.0 if math.isnan(s.std) else s.std)
+                     for s in cells if s.init == init and math.isfinite(s.mean))
+        if pts:
+            xs, ys, es = zip(*pts, strict=True)
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=init, color=f"C{k}")
+    ax.set_xscale("log")
+    fractions = sorted({s.fraction for s in cells})
+    ax.set_xticks(fractions, [f"{100 * f:.3g} %" for f in fractions])
+    ax.minorticks_off()
+    ax.set_xlabel("fraction of training labels")
+    ax.set_title(f"{cells[0].task}: score against label fraction", fontsize=9)
+    _score_axis(ax, cells[0].metric)
+    ax.legend(fontsize=8, loc="best")

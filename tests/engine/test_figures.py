@@ -1,0 +1,35 @@
+"""restorations.png shows each distinct image once, with a title that says what it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from semantic_genesis.engine.figures import plot_restorations, restorations_figure
+
+
+def _cubes(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).random((2, 1, 8, 8, 4), dtype=np.float32)
+
+
+def _titles(fig) -> list[str]:  # noqa: ANN001
+    return [ax.get_title() for ax in fig.axes if ax.get_title()]
+
+
+def test_clean_equal_to_target_is_shown_once() -> None:
+    clean = _cubes(0)
+    fig = restorations_figure(clean, _cubes(1), _cubes(2), clean.copy())
+    assert _titles(fig) == ["input (perturbed)", "restored", "target (clean)"]
+    assert len(fig.axes) == 2 * 3  # two cubes, three images each
+
+
+def test_clean_that_differs_from_the_target_gets_its_column() -> None:
+    fig = restorations_figure(_cubes(0), _cubes(1), None, _cubes(3))
+    assert _titles(fig) == ["clean", "input (perturbed)", "target"]
+
+
+def test_plot_restorations_writes_a_png(tmp_path: Path) -> None:
+    clean = _cubes(0)
+    out = plot_restorations(clean, _cubes(1), None, clean, tmp_path / "r.png", title="epoch 1")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
