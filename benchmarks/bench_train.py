@@ -17,7 +17,7 @@ shared machine hits both alike, and the medians are compared. The number of thre
 torch's default unless ``--threads`` is given. ``gflop_per_step`` is what each configuration
 executes (counted with torch's FlopCounterMode; the fast decoder needs fewer operations for the
 same function), ``gflop_per_s`` is that over the step time, and ``reference_gflop_per_s`` the
-reference's operation count over the step time (the equal-FLOPs view of performance.md).
+reference's operation count over the step time (the equal-FLOPs view of method.md §14).
 
     python benchmarks/bench_train.py --width 32 --batch-size 2 --json
 """

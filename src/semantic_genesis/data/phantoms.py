@@ -1,12 +1,13 @@
 """`semgen phantoms`: a synthetic chest-CT cohort with nodules, the built-in data.
 
-Real chest CT cohorts (LUNA16, LIDC) cannot be downloaded here (data-sources.md), so the demo and
-the tests use phantoms realistic enough for what Semantic Genesis assumes (method.md §1-§2): air
-outside the body, skin, fat, muscle, two lungs at about -850 HU with a branching vessel tree,
-heart, aorta, airway, spine and ribs, scanner noise and blur, and patients that vary in size,
-position, lung volume and scan coverage. Each patient has 1-3 nodules (3-30 mm, solid or
-part-solid) with masks, so the same folder serves the target tasks: nodule false-positive
-reduction (``candidates.csv``) and nodule segmentation (``labels/``).
+Real chest CT cohorts (LUNA16, LIDC) cannot be downloaded here (docs/design.md,
+"Built-in data"), so the demo and the tests use phantoms realistic enough for what Semantic
+Genesis assumes (method.md §1-§2): air outside the body, skin, fat, muscle, two lungs at about
+-850 HU with a branching vessel tree, heart, aorta, airway, spine and ribs, scanner noise and
+blur, and patients that vary in size, position, lung volume and scan coverage. Each patient
+has 1-3 nodules (3-30 mm, solid or part-solid) with masks, so the same folder serves the target
+tasks: nodule false-positive reduction (``candidates.csv``) and nodule segmentation
+(``labels/``).
 
 Output folder (a LUNA16-style layout that ``semgen prepare`` and ``semgen finetune`` read):
 

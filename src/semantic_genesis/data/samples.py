@@ -1,4 +1,5 @@
-"""`semgen samples`: real scans that a package registry can deliver (data-sources.md).
+"""`semgen samples`: real scans that a package registry can deliver (docs/design.md,
+"Built-in data").
 
 - Chest CT with tumour masks and brain MR with tumour masks: the ``data/`` folder of the
   pyradiomics 3.0.1 *source* archive on PyPI (BSD-3; the wheels do not carry it). It is fetched
@@ -107,8 +108,8 @@ def _valid(path: Path, sha: str) -> bool:
 
 
 def _download(tmp: Path) -> Path:
-    """``pip download`` the source archive (data-sources.md: needs --no-build-isolation, with
-    numpy, setuptools and wheel in this Python) and check its sha256."""
+    """``pip download`` the source archive (design.md, "Built-in data": needs
+    --no-build-isolation, with numpy, setuptools and wheel in this Python) and check its sha256."""
     flags = "--no-deps --no-build-isolation --no-binary pyradiomics --disable-pip-version-check"
     cmd = [sys.executable, "-m", "pip", "download", *flags.split(), PYRADIOMICS, "-d", str(tmp)]
     try:

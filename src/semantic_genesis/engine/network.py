@@ -1,7 +1,7 @@
 """The network a method trains: the backbone (YNet3D / UNet3D) plus, for rotation, its own head.
 
 Only the parts a method needs run: classification-only and rotation never run the decoder
-(performance.md: no wasted work), restoration-only never runs ``clc_out``. The backbone is a
+(method.md §14: no wasted work), restoration-only never runs ``clc_out``. The backbone is a
 plain ``create_model`` module, so its state dict is what the checkpoint stores.
 """
 

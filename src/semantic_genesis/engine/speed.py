@@ -1,6 +1,6 @@
 """CPU speed-ups that change how the reference decoder is computed, never what it computes.
 
-Measured on this project's 2-core AVX2 EPYC (performance.md, benchmarks/bench_train.py), oneDNN
+Measured on this project's 2-core AVX2 EPYC (method.md §14, benchmarks/bench_train.py), oneDNN
 runs the 3x3x3 convolutions near the GEMM peak but the decoder's 2x2x2 stride-2 transposed
 convolutions (``up_conv``) far below it, and each decoder level then convolves the up-sampled
 map at full resolution. Both are linear with nothing in between (``UpTransition``: up-conv,

@@ -2,7 +2,7 @@
 
 At the defaults (``width=32``, ``in_channels=1``, ``out_channels=1``, ``n_classes=44``,
 ``head="torch"``) the state dict is key for key and shape for shape the reference one
-(docs/reference/ynet3d_state_dict.txt: 115 keys, 33,277,613 parameters), so the released
+(tests/models/data/ynet3d_state_dict.txt: 115 keys, 33,277,613 parameters), so the released
 Semantic Genesis and Models Genesis weights load strictly.
 
 Channel plan (``w = width``; the reference ``w = 32``)::
