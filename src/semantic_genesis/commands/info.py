@@ -6,6 +6,10 @@ Works on our checkpoints, the official Semantic Genesis / Models Genesis ``.pt``
 state dicts and Keras ``.h5`` weights. The architecture comes from the model card, or is guessed
 from the keys; ``--arch`` and the other options override it, e.g. to check that a file loads
 into ``encoder3d`` with 2 classes. Files that would need unsafe unpickling are refused.
+
+``semgen info --system`` prints this installation instead: the versions of the package, Python
+and the libraries that change results, the devices (CPU cores, CUDA, MPS) and whether the
+perturbations' compiled CPU kernels were built and are in use (and if not, why).
 """
 
 from __future__ import annotations
@@ -28,24 +32,71 @@ ARCH_OPTIONS = {
 }
 
 
-def add_architecture_arguments(parser: argparse.ArgumentParser) -> None:
+def add_architecture_arguments(
+    parser: argparse.ArgumentParser, checkpoint_optional: bool = False
+) -> None:
     """Options that choose or override the architecture (shared with `semgen export`)."""
-    parser.add_argument("checkpoint", help="a .pt / .pth / .h5 weights file")
+    if checkpoint_optional:
+        parser.add_argument("checkpoint", nargs="?",
+                            help="a .pt / .pth / .h5 weights file (not with --system)")
+    else:
+        parser.add_argument("checkpoint", help="a .pt / .pth / .h5 weights file")
     parser.add_argument("--arch", help="registered model name (default: the card's, or guessed)")
-    parser.add_argument("--width", type=int, help="base channels")
-    parser.add_argument("--in-channels", type=int, help="input channels")
-    parser.add_argument("--n-classes", type=int, help="head classes")
-    parser.add_argument("--out-channels", type=int, help="segmentation outputs")
-    parser.add_argument("--norm", choices=("batch", "batch_always", "instance", "group"))
-    parser.add_argument("--head", choices=("torch", "keras", "mlp"))
+    parser.add_argument("--width", type=int, help="base channels (default: the card's)")
+    parser.add_argument("--in-channels", type=int, help="input channels (default: the card's)")
+    parser.add_argument("--n-classes", type=int, help="head classes (default: the card's)")
+    parser.add_argument("--out-channels", type=int,
+                        help="segmentation outputs (default: the card's)")
+    parser.add_argument("--norm", choices=("batch", "batch_always", "instance", "group"),
+                        help="normalisation layers (default: the card's)")
+    parser.add_argument("--head", choices=("torch", "keras", "mlp"),
+                        help="classification head layout (default: the card's)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_architecture_arguments(parser)
+    add_architecture_arguments(parser, checkpoint_optional=True)
     parser.add_argument(
         "--strict", action="store_true", help="exit with status 2 unless every key loads"
     )
+    parser.add_argument("--system", action="store_true",
+                        help="print this installation instead of a checkpoint: versions, "
+                             "devices, and whether the compiled CPU kernels are built and used")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+
+
+def system_info() -> dict[str, Any]:
+    """Versions, devices and the compiled kernels' state of this installation."""
+    import platform
+    import sys
+
+    from semantic_genesis import __version__
+    from semantic_genesis.utils.provenance import hardware, library_versions, native_kernels
+
+    return {
+        "semantic_genesis": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "libraries": library_versions(),
+        "devices": hardware(),
+        "native_kernels": native_kernels(),
+    }
+
+
+def _print_system(info: dict[str, Any]) -> None:
+    hw, kernels = info["devices"], info["native_kernels"]
+    print(f"semantic-genesis {info['semantic_genesis']}")
+    print(f"python            {info['python']} ({info['platform']})")
+    for name, version in info["libraries"].items():
+        print(f"{name:<18}{version}")
+    gpus = ", ".join(hw.get("gpus", [])) or "none"
+    print(f"CPU               {hw['cpu_count']} usable cores, {hw['memory_gib']} GiB memory")
+    print(f"CUDA              {'yes: ' + gpus if hw['cuda'] else 'no'}")
+    print(f"MPS               {'yes' if hw['mps'] else 'no'}")
+    state = "built" if kernels["built"] else "not built"
+    state += ", in use" if kernels["in_use"] else ", not in use"
+    if kernels["built"]:
+        state += ", AVX2" if kernels["avx2"] else ", no AVX2"
+    print(f"CPU kernels       {state}: {kernels['summary']}")
 
 
 def architecture(args: argparse.Namespace, src: Any) -> tuple[dict[str, Any], str]:
@@ -71,12 +122,27 @@ def architecture(args: argparse.Namespace, src: Any) -> tuple[dict[str, Any], st
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.system:
+        if args.checkpoint is not None:
+            raise SemgenError("give either a checkpoint or --system, not both", args.checkpoint)
+        info = system_info()
+        if args.json:
+            print(json.dumps(info, indent=2))
+        else:
+            _print_system(info)
+        return 0
+    if args.checkpoint is None:
+        raise SemgenError("give a checkpoint to inspect, or --system for this installation")
+    return _run_checkpoint(args)
+
+
+def _run_checkpoint(args: argparse.Namespace) -> int:
     from semantic_genesis.models import create_model, load_weights, read_weights
 
     src = read_weights(args.checkpoint)
     kwargs, origin = architecture(args, src)
     model = create_model(**kwargs)
-    report = load_weights(model, src)
+    report = load_weights(model, src, allow_nonfinite=True)  # shown as NaN / inf, not refused
     counts = model.parameter_counts()
     if args.json:
         print(

@@ -33,15 +33,52 @@ def hardware() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "cuda": torch.cuda.is_available(),
+        "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
         info["gpu_count"] = torch.cuda.device_count()
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info
 
 
+#: the libraries whose versions change results, by distribution name (faiss has two)
+LIBRARIES = ("torch", "numpy", "scipy", "SimpleITK", "monai", "faiss-cpu", "faiss-gpu",
+             "nibabel", "pydicom")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of :data:`LIBRARIES` (those not installed are left out), read from the
+    package metadata so nothing heavy is imported."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def native_kernels() -> dict[str, Any]:
+    """Whether the perturbations' compiled CPU kernels (``transforms.native``) were built, are
+    in use, and run their AVX2 paths, with one line saying what CPU cubes get and why."""
+    from semantic_genesis.transforms import native
+
+    built = native.built()
+    env = os.environ.get("SEMGEN_NATIVE")
+    return {
+        "built": built,
+        "in_use": native.available(),
+        "avx2": native.simd(),
+        "SEMGEN_NATIVE": env,
+        "summary": native.describe(),
+    }
+
+
 def run_info() -> dict[str, Any]:
-    """Versions, hardware, time and command line of this process."""
+    """Versions, hardware, the compiled kernels' state, time and command line of this process."""
     import numpy
     import torch
 
@@ -52,8 +89,10 @@ def run_info() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "numpy": numpy.__version__,
+        "libraries": library_versions(),
         "platform": platform.platform(),
         "hardware": hardware(),
+        "native_kernels": native_kernels(),
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "argv": sys.argv,
     }
