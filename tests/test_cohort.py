@@ -90,18 +90,31 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_redone(tmp_path):
     inputs = _good_inputs(tmp_path / "in")
     out = tmp_path / "cohort"
     prepare(inputs, out, SMALL)
-    # what a kill can leave: a half-written temporary, a volume whose sidecar never came,
-    # a sidecar whose volume was damaged afterwards
-    (out / "volumes" / ".tmp-ct1.npy.x1y2.npy").write_bytes(b"\x93NUMPY half")
-    (out / "volumes" / "ct2.json").unlink()
+    # what a kill can leave: a half-written temporary, a volume whose final sidecar never
+    # came (its sidecar still says "writing"), a sidecar whose volume was damaged afterwards
+    (out / "volumes" / ".tmp-ct1.npy.x1y2z3w4.npy").write_bytes(b"\x93NUMPY half")
+    (out / ".tmp-cohort.csv.abcd_123.csv").write_text("id,split\n")
+    side = json.loads((out / "volumes" / "ct2.json").read_text())
+    (out / "volumes" / "ct2.json").write_text(json.dumps({**side, "status": "writing"}))
     (out / "volumes" / "ct3.npy").write_bytes(b"\x93NUMPY broken")
+    # temporaries with names prepare never gives are not its own: left alone
+    (out / ".tmp-my-notes.txt").write_text("mine")
+    (out / "volumes" / ".tmp-ct1.npy.short.npy").write_text("mine too")
     report = prepare(inputs, out, SMALL)
     status = {v["id"]: v["status"] for v in report.volumes}
     assert status == {"anatomical": "reused", "ct1": "reused", "ct2": "prepared",
                       "ct3": "prepared"}
-    assert not list(out.rglob(".tmp-*"))
+    assert sorted(p.name for p in out.rglob(".tmp-*")) == [".tmp-ct1.npy.short.npy",
+                                                          ".tmp-my-notes.txt"]
     for r in read_cohort(out):
         assert np.load(out / r.file, mmap_mode="r").shape == r.shape
+
+
+def _sidecar_says_ok(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text())["status"] == "ok"
+    except (OSError, ValueError):
+        return False
 
 
 def test_prepare_killed_mid_run_then_rerun(tmp_path):
@@ -117,7 +130,7 @@ def test_prepare_killed_mid_run_then_rerun(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "semantic_genesis", "prepare", *args],
                             env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not (out / "volumes" / "v0.json").exists():
+    while not _sidecar_says_ok(out / "volumes" / "v0.json"):
         assert proc.poll() is None and time.monotonic() < deadline, "prepare ended early"
         time.sleep(0.002)
     proc.send_signal(signal.SIGKILL)

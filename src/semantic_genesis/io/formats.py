@@ -8,6 +8,7 @@ message, and so that ``prepare`` can hash exactly the files a volume was read fr
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -100,19 +101,38 @@ def _data_files(header: Path, value: str, rest: list[str]) -> list[Path]:
         return []
     if parts[0].upper() == "LIST":
         names = [ln.strip() for ln in rest if ln.strip()]
-    elif "%" in value:  # a printf pattern of slice files: hash the folder's files it names
-        names = []
+    elif "%" in value:  # a printf pattern of slice files: the pattern itself (not hashed)
+        names = [parts[0]]
     else:
         names = [value]
     return [header.parent / name for name in names]
 
 
-def source_files(path: str | Path) -> list[Path]:
-    """The files a scan is read from: the file itself, plus the data file(s) of a MetaImage
-    ``.mhd`` or a detached NRRD ``.nhdr`` header, or the files of a DICOM folder.
+def _inside(data: Path, folder: Path) -> bool:
+    """True when ``data`` (as named, without following links) lies in ``folder`` or below."""
+    data_n, folder_n = Path(os.path.abspath(data)), Path(os.path.abspath(folder))
+    return data_n == folder_n or folder_n in data_n.parents
+
+
+#: header suffix -> (field key as parsed, field name as written, separator, key is required)
+_HEADERS = {".mhd": ("elementdatafile", "ElementDataFile", "=", True),
+            ".mha": ("elementdatafile", "ElementDataFile", "=", False),
+            ".nhdr": ("datafile", "data file", ":", True),
+            ".nrrd": ("datafile", "data file", ":", False)}
+
+
+def source_files(path: str | Path, allow_external: bool = False) -> list[Path]:
+    """The files a scan is read from: the file itself, plus the data file(s) named by a
+    MetaImage (``.mhd``/``.mha``) or NRRD (``.nhdr``/``.nrrd``) header, or the files of a DICOM
+    folder.
+
+    A header may name any path; reading one outside the header's folder would let a crafted
+    header pull any file on the disk into a cohort, so that is refused unless
+    ``allow_external`` (``semgen prepare --allow-external-data``).
 
     Raises:
-        SemgenError: when the path or a data file named by its header is missing.
+        SemgenError: when the path is missing, or a data file named by its header is missing or
+            (without ``allow_external``) outside the header's folder.
     """
     path = Path(path)
     if not path.exists():
@@ -120,17 +140,25 @@ def source_files(path: str | Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
     files = [path]
-    name = path.name.lower()
-    if name.endswith((".mhd", ".nhdr")):
-        fields, rest = _header_fields(path, "=" if name.endswith(".mhd") else ":")
-        key, label = (("elementdatafile", "ElementDataFile") if name.endswith(".mhd")
-                      else ("datafile", "data file"))
-        if key not in fields:
+    suffix = next((s for s in _HEADERS if path.name.lower().endswith(s)), None)
+    if suffix is None:
+        return files
+    key, label, separator, required = _HEADERS[suffix]
+    fields, rest = _header_fields(path, separator)
+    if key not in fields:
+        if required:
             raise SemgenError(f"header has no '{label}' line; not a MetaImage/NRRD header", path)
-        for data in _data_files(path, fields[key], rest):
-            if not data.is_file():
-                raise SemgenError(f"data file '{data.name}' named in the header is missing", path)
-            files.append(data)
+        return files
+    for data in _data_files(path, fields[key], rest):
+        if not allow_external and not _inside(data, path.parent):
+            raise SemgenError(f"the header's '{label}' names '{fields[key]}', outside the "
+                              "header's folder; refused (pass --allow-external-data if you "
+                              "trust this header)", path)
+        if "%" in data.name:
+            continue  # slice files named by a pattern: the reader finds (or misses) them
+        if not data.is_file():
+            raise SemgenError(f"data file '{data.name}' named in the header is missing", path)
+        files.append(data)
     return files
 
 
@@ -142,14 +170,18 @@ def check_metaimage(path: Path) -> None:
     data = _data_files(path, fields["elementdatafile"], rest)
     size = fields.get("dimsize", "").split()
     nbytes = _MET_BYTES.get(fields.get("elementtype", ""))
-    if len(data) != 1 or not size or nbytes is None:
+    if len(data) != 1 or "%" in data[0].name or not size or nbytes is None:
         return
-    if fields.get("compresseddata", "false").lower() == "true":
-        expected = int(fields.get("compresseddatasize", "0") or 0)
-    else:
-        expected = nbytes * int(fields.get("elementnumberofchannels", "1") or 1)
-        for s in size:
-            expected *= int(s)
+    try:
+        if fields.get("compresseddata", "false").lower() == "true":
+            expected = int(fields.get("compresseddatasize", "0") or 0)
+        else:
+            expected = nbytes * int(fields.get("elementnumberofchannels", "1") or 1)
+            for s in size:
+                expected *= int(s)
+    except ValueError:
+        raise SemgenError("the header's DimSize, ElementNumberOfChannels or CompressedDataSize "
+                          "is not a whole number", path) from None
     actual = data[0].stat().st_size
     if actual < expected:
         raise SemgenError(f"data file '{data[0].name}' is truncated ({actual} of {expected} "
@@ -168,10 +200,11 @@ def sha256_of(files: list[Path], relative_to: Path | None = None) -> str:
     return h.hexdigest()
 
 
-def source_sha256(path: str | Path) -> str:
+def source_sha256(path: str | Path, allow_external: bool = False) -> str:
     """SHA-256 of everything a scan is read from (see :func:`source_files`)."""
     path = Path(path)
-    return sha256_of(source_files(path), relative_to=path if path.is_dir() else None)
+    return sha256_of(source_files(path, allow_external),
+                     relative_to=path if path.is_dir() else None)
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -189,3 +222,18 @@ def strip_suffix(name: str) -> str:
 def sanitise(name: str) -> str:
     """A name safe as a file stem and CSV field: letters, digits, ``._-``; never empty."""
     return _SAFE.sub("_", name).strip("._-") or "volume"
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` as printable UTF-8 text: bytes that are not valid UTF-8 in a file name (kept by
+    Python as surrogates) become ``\\xff`` escapes, so CSV files and the console can show it."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+def is_utf8(path: str | Path) -> bool:
+    """True when ``path`` is valid UTF-8 (the only file names SimpleITK can take)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

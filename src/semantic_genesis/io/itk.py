@@ -20,18 +20,56 @@ _ITK_PREFIX = re.compile(r"^(ITK ERROR: \w+\(0x[0-9a-f]+\): |sitk::ERROR: |\[\w+
 
 
 def itk_reason(exc: BaseException) -> str:
-    """The informative line of an ITK exception, without source paths and object addresses.
+    """The informative part of an ITK exception, without source paths and object addresses.
 
-    ITK messages look like ``Exception thrown in ...cxx:99:\\nsitk::ERROR: <what>`` or, for
-    NRRD, a stack of ``[nrrd] ...`` lines whose last one says what went wrong.
+    ITK messages look like ``Exception thrown in ...cxx:99:\\nITK ERROR: Image(0x..): <what,
+    possibly over several lines>`` (kept whole: the last line alone may be a bare matrix row such
+    as ``0 0 0``) or, for NRRD, a stack of ``[nrrd] ...`` lines whose last one says what went
+    wrong.
     """
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     lines = [ln for ln in lines if not ln.startswith("Exception thrown in")]
     if not lines:
         return type(exc).__name__
+    start = next((i for i, ln in enumerate(lines)
+                  if ln.startswith(("ITK ERROR:", "sitk::ERROR:"))), None)
+    if start is not None:
+        return _ITK_PREFIX.sub("", " ".join(lines[start:]))[:300]
     informative = [ln for ln in lines if "trouble" not in ln and not ln.endswith(":")]
     line = (informative or lines)[-1]
     return _ITK_PREFIX.sub("", line)[:300]
+
+
+def geometry_problem(spacing: tuple, origin: tuple, direction: tuple) -> str | None:
+    """What is wrong with a volume's geometry in words, or None when it is usable.
+
+    Spacing must be finite and positive, the origin finite, and the direction cosines an
+    orthonormal matrix (otherwise world coordinates, e.g. of candidates, land in the wrong voxel).
+    """
+    sp, org = np.asarray(spacing, np.float64), np.asarray(origin, np.float64)
+    matrix = np.asarray(direction, np.float64).reshape(3, 3)
+    if not np.all(np.isfinite(sp)) or np.any(sp <= 0):
+        return f"voxel spacing {_fmt(sp)} mm is not three positive numbers"
+    if not np.all(np.isfinite(org)):
+        return f"origin {_fmt(org)} is not three finite numbers"
+    if not np.all(np.isfinite(matrix)) or not np.allclose(matrix @ matrix.T, np.eye(3),
+                                                          atol=1e-3):
+        return (f"direction cosines {_fmt(matrix.ravel(), ' ')} are not an orthonormal "
+                "(rotation) matrix")
+    return None
+
+
+def geometry_reason(itk_message: str) -> str:
+    """A user's words for ITK's refusals of a header's geometry (zero spacing, a direction
+    matrix with determinant 0); other messages unchanged."""
+    lower = itk_message.lower()
+    if "spacing" in lower and ("zero" in lower or "refusing" in lower):
+        return ("invalid geometry in the header: the voxel spacing is zero, negative or not a "
+                f"number ({itk_message})")
+    if "direction" in lower and ("determinant" in lower or "refusing" in lower):
+        return ("invalid geometry in the header: the direction cosines do not form a rotation "
+                f"matrix ({itk_message})")
+    return itk_message
 
 
 @contextlib.contextmanager
@@ -118,5 +156,5 @@ def resample_volume(volume: Volume, spacing: tuple[float, float, float],
     return from_sitk(out, volume.path, [*volume.notes, note])
 
 
-def _fmt(values) -> str:
-    return "x".join(f"{v:g}" for v in values)
+def _fmt(values, sep: str = "x") -> str:
+    return sep.join(f"{v:g}" for v in values)

@@ -21,7 +21,15 @@ import SimpleITK as sitk
 
 from semantic_genesis.io.dicom import read_dicom_folder
 from semantic_genesis.io.formats import check_binary, check_metaimage, scan_format, source_files
-from semantic_genesis.io.itk import from_sitk, geometry_3d, itk_reason, quiet_itk
+from semantic_genesis.io.itk import (
+    from_sitk,
+    geometry_3d,
+    geometry_problem,
+    geometry_reason,
+    itk_reason,
+    quiet_itk,
+)
+from semantic_genesis.io.safenames import itk_readable
 from semantic_genesis.io.volume import Volume
 from semantic_genesis.utils.errors import SemgenError
 
@@ -29,7 +37,8 @@ _NAMES = {"nifti": "NIfTI image", "metaimage": "MetaImage", "nrrd": "NRRD image"
           "npy": ".npy array", "dicom": "DICOM file", None: "image"}
 
 
-def read_volume(path: str | Path, spacing: tuple[float, float, float] | None = None) -> Volume:
+def read_volume(path: str | Path, spacing: tuple[float, float, float] | None = None,
+                allow_external_data: bool = False) -> Volume:
     """Read a 3D scan into a :class:`Volume` (array (x, y, z), spacing, origin, direction).
 
     Args:
@@ -37,13 +46,31 @@ def read_volume(path: str | Path, spacing: tuple[float, float, float] | None = N
             (the series with the most slices is read and ``notes`` says so).
         spacing: voxel size (mm) for formats that store none (.npy); 1 mm when not given.
             Formats with a header keep their own (use ``resample_volume`` to change it).
+        allow_external_data: read a data file that a MetaImage/NRRD header names outside its
+            own folder (refused by default, see ``formats.source_files``).
 
     Raises:
-        SemgenError: naming the file and what is wrong with it.
+        SemgenError: naming the file and what is wrong with it (including a geometry that is
+            not usable: zero spacing, a direction that is not a rotation).
     """
     path = Path(path)
+    files = source_files(path, allow_external_data)  # missing / outside data -> a clear error
+    try:
+        with itk_readable(path, files) as readable:
+            volume = _read(readable, spacing)
+    except SemgenError as exc:
+        if exc.path is None or exc.path == path:
+            raise
+        raise SemgenError(exc.reason, path) from None  # name the user's file, not a link
+    volume.path = path
+    problem = geometry_problem(volume.spacing, volume.origin, volume.direction)
+    if problem:
+        raise SemgenError(f"invalid geometry: {problem}", path)
+    return volume
+
+
+def _read(path: Path, spacing: tuple[float, float, float] | None) -> Volume:
     fmt = scan_format(path)
-    source_files(path)  # missing file / missing .raw -> one clear error
     if fmt == "dicom-folder":
         volume = read_dicom_folder(path)
     elif fmt == "npy":
@@ -66,7 +93,7 @@ def _read_itk(path: Path, what: str) -> Volume:
         with quiet_itk():
             image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        reason = itk_reason(exc)
+        reason = geometry_reason(itk_reason(exc))
         if "No such file" in reason:  # MetaIO's words for data it could not decompress
             reason = "corrupt or truncated data"
         raise SemgenError(f"cannot read as {what}: {reason}", path) from None
@@ -91,7 +118,8 @@ def _read_nifti(path: Path) -> Volume:
         with quiet_itk():
             reader.ReadImageInformation()
     except RuntimeError as exc:
-        raise SemgenError(f"not a readable NIfTI header: {itk_reason(exc)}", path) from None
+        raise SemgenError(f"not a readable NIfTI header: {geometry_reason(itk_reason(exc))}",
+                          path) from None
     if reader.GetNumberOfComponents() != 1:
         raise SemgenError(f"{reader.GetNumberOfComponents()} components per voxel (a colour or "
                           "vector image); a scalar volume is needed", path)

@@ -26,6 +26,8 @@ class Volume:
         direction: 3x3 direction cosines, row-major (ITK ``GetDirection`` order).
         path: the file or folder it was read from, if any.
         notes: what the reader decided (e.g. which DICOM series, which 4D volume).
+        warnings: what may make this volume wrong (e.g. unevenly spaced DICOM slices); callers
+            print them and record them in their report.
     """
 
     array: np.ndarray
@@ -34,6 +36,7 @@ class Volume:
     direction: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
     path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def shape(self) -> tuple[int, int, int]:
