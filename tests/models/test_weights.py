@@ -337,7 +337,7 @@ def test_unreadable_sources_are_one_clear_error(tmp_path: Path) -> None:
     h5py.File(empty_h5, "w").close()
     model = create_model("unet3d", width=4)
     for path, message in [
-        (garbage, "not a readable PyTorch checkpoint"),
+        (garbage, "not a PyTorch/Keras checkpoint: the file holds text"),
         (fake_h5, "not a readable HDF5"),
         (empty_h5, "no Keras layers"),
         (tmp_path / "missing.pt", "not found"),

@@ -15,6 +15,8 @@ import argparse
 from pathlib import Path
 
 from semantic_genesis.engine.config import AMP_MODES, PRETEXTS, PretrainConfig
+from semantic_genesis.models.names import HEADS, NORMS
+from semantic_genesis.utils.device import DEVICE_CHOICES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,18 +62,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="apply the elastic warp to the target too (reference: input only)",
     )
     m.add_argument(
-        "--no-multires",
-        dest="multires",
-        action="store_false",
-        help="train on base crops only (no multi-resolution crops)",
+        "--multires",
+        action=argparse.BooleanOptionalAction,
+        default=d.multires,
+        help="add two multi-resolution crops per training instance (method.md §2.5); "
+        "--no-multires trains on the base crops only",
     )
     a = parser.add_argument_group("model")
     a.add_argument("--width", type=int, default=d.width, help="base channels (32 = reference)")
-    a.add_argument("--norm", default=d.norm, help="batch | batch_always | instance | group")
-    a.add_argument("--head", default=d.head, help="classification head: torch | keras")
+    a.add_argument("--norm", choices=NORMS, default=d.norm, help="normalisation layers")
+    a.add_argument("--head", choices=HEADS, default=d.head, help="classification head")
     a.add_argument("--init", default=None, help="initialise the backbone from this checkpoint")
     o = parser.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs")
+    o.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (1 or more)")
     o.add_argument(
         "--batch-size",
         type=int,
@@ -86,7 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     o.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
     o.add_argument("--lr-step", type=int, default=d.lr_step, help="StepLR step (epochs)")
-    o.add_argument("--lr-gamma", type=float, default=d.lr_gamma, help="StepLR factor")
+    o.add_argument(
+        "--lr-gamma", type=float, default=d.lr_gamma, help="StepLR factor, in (0, 1]"
+    )
     o.add_argument(
         "--patience",
         type=int,
@@ -99,7 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.min_delta,
         help="early stopping: smallest decrease that counts as an improvement",
     )
-    o.add_argument("--seed", type=int, default=d.seed)
+    o.add_argument(
+        "--seed", type=int, default=d.seed, help="seed of every random draw (0 or more)"
+    )
     s = parser.add_argument_group("speed")
     s.add_argument(
         "--amp",
@@ -122,15 +129,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "convolution (same function, fewer operations)",
     )
     s.add_argument("--workers", type=int, default=d.workers, help="data loader processes")
-    s.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
+    s.add_argument("--device", default=d.device, help=DEVICE_CHOICES)
     r = parser.add_argument_group("run folder")
     r.add_argument("--resume", action="store_true", help="continue RUN from checkpoints/last.pt")
     r.add_argument("--overwrite", action="store_true", help="replace an existing run in RUN")
     r.add_argument(
-        "--no-figures",
-        dest="figures",
-        action="store_false",
-        help="skip curves.png / restorations.png",
+        "--figures",
+        action=argparse.BooleanOptionalAction,
+        default=d.figures,
+        help="draw curves.png and restorations.png every epoch (--no-figures skips them)",
     )
 
 

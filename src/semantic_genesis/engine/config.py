@@ -37,11 +37,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from semantic_genesis.models.names import HEADS, NORMS
+from semantic_genesis.utils.config import setting
+from semantic_genesis.utils.config import validate as check_fields
+from semantic_genesis.utils.device import DEVICE_CHOICES, check_device
 from semantic_genesis.utils.errors import SemgenError
 
 PRETEXTS = ("genesis", "inpaint", "shuffle", "rotation", "identity", "none")
 RESTORING = ("genesis", "inpaint", "shuffle", "identity")
 AMP_MODES = ("auto", "bf16", "fp16", "none")
+#: largest seed every generator accepts (torch takes 64 bits, numpy's legacy seed is reduced)
+MAX_SEED = 2**63 - 1
 
 #: config fields that may change when a run is resumed (everything else must match).
 RESUMABLE_CHANGES = frozenset(
@@ -54,54 +60,64 @@ class PretrainConfig:
     """Settings of one pre-training run (stored as ``pretrain-config.yaml`` with the run).
 
     Defaults are the reference's (method.md §5.1): λ_rec 1, λ_cls 0.01, Adam 1e-3, StepLR every
-    40 epochs ×0.5, early stopping with patience 50 on the validation loss, batch 64.
+    40 epochs ×0.5, early stopping with patience 50 on the validation loss, batch 64. Every field
+    is checked (type and range) when the config is made, so the CLI, YAML files and the Python
+    API refuse a bad value with one line before any work starts.
     """
 
-    pretext: str = "genesis"  # genesis | inpaint | shuffle | rotation | identity | none
-    semantic: bool = True  # add self-classification of the discovered classes
-    preset: str | None = None  # perturbation preset; None = the pretext's default (see table)
-    lambda_rec: float = 1.0  # weight of the restoration MSE (or rotation CE)
-    lambda_cls: float = 0.01  # weight of the pseudo-class cross-entropy
-    width: int = 32  # base channels (32 = reference)
-    norm: str = "batch"
-    head: str = "torch"
-    epochs: int = 10000  # maximum; early stopping usually ends the run (method.md §5.1)
-    batch_size: int = 64  # per optimiser step, over all processes and micro-batches
-    accumulate: int = 1  # micro-batches per optimiser step
-    lr: float = 1e-3
-    lr_step: int = 40  # StepLR step in epochs (reference: int(0.8 * patience))
-    lr_gamma: float = 0.5
-    patience: int = 50  # epochs without validation improvement before stopping
-    min_delta: float = 0.0
-    amp: str = "auto"  # auto (bf16 on GPU, none on CPU) | bf16 | fp16 | none
-    compile: bool = False  # torch.compile the model
-    channels_last: bool = True  # torch.channels_last_3d for model and inputs
-    fast_decoder: bool = True  # on CPU, decoder up-sampling as sub-pixel GEMMs (engine/speed.py)
-    workers: int = 0  # DataLoader worker processes
-    multires: bool = True  # multi-resolution training crops (method.md §2.5)
-    warp_target: bool = False  # warp the target with the input (reference: input only, §3.2)
-    init: str | None = None  # initialise the backbone from this checkpoint
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    figures: bool = True  # curves.png and restorations.png every epoch
-    resume: bool = False  # continue from out/checkpoints/last.pt
-    overwrite: bool = False  # replace an existing run folder's outputs
+    pretext: str = setting("genesis", choices=PRETEXTS, help="the restoration/rotation pretext")
+    semantic: bool = setting(True, help="add self-classification of the discovered classes")
+    preset: str | None = setting(None, help="perturbation preset; None = the pretext's default")
+    lambda_rec: float = setting(1.0, ge=0, help="weight of the restoration MSE (or rotation CE)")
+    lambda_cls: float = setting(0.01, ge=0, help="weight of the pseudo-class cross-entropy")
+    width: int = setting(32, ge=1, help="base channels (32 = reference)")
+    norm: str = setting("batch", choices=NORMS, help="normalisation layers")
+    head: str = setting("torch", choices=HEADS, help="classification head")
+    epochs: int = setting(10000, ge=1, help="maximum epochs; early stopping usually ends a run")
+    batch_size: int = setting(64, ge=1, help="cubes per optimiser step, over all processes")
+    accumulate: int = setting(1, ge=1, help="micro-batches per optimiser step")
+    lr: float = setting(1e-3, gt=0, help="Adam learning rate")
+    lr_step: int = setting(40, ge=1, help="StepLR step in epochs (reference: 0.8 x patience)")
+    lr_gamma: float = setting(0.5, gt=0, le=1, help="StepLR factor, in (0, 1]")
+    patience: int = setting(50, ge=1, help="epochs without validation improvement to stop")
+    min_delta: float = setting(0.0, ge=0, help="smallest decrease that counts as improvement")
+    amp: str = setting("auto", choices=AMP_MODES, help="auto = bf16 on GPU, none on CPU")
+    compile: bool = setting(False, help="torch.compile the model")
+    channels_last: bool = setting(True, help="torch.channels_last_3d for model and inputs")
+    fast_decoder: bool = setting(True, help="on CPU, decoder up-sampling as sub-pixel GEMMs")
+    workers: int = setting(0, ge=0, help="DataLoader worker processes")
+    multires: bool = setting(True, help="multi-resolution training crops (method.md §2.5)")
+    warp_target: bool = setting(False, help="warp the target with the input (reference: no)")
+    init: str | None = setting(None, help="initialise the backbone from this checkpoint")
+    seed: int = setting(0, ge=0, le=MAX_SEED, help="seed of every random draw")
+    device: str = setting("auto", help=DEVICE_CHOICES)
+    figures: bool = setting(True, help="curves.png and restorations.png every epoch")
+    resume: bool = setting(False, help="continue from out/checkpoints/last.pt")
+    overwrite: bool = setting(False, help="replace an existing run folder's outputs")
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
-        """Refuse settings that cannot work, with one clear line each."""
-        if self.pretext not in PRETEXTS:
-            raise SemgenError(f"unknown pretext '{self.pretext}'; choose {', '.join(PRETEXTS)}")
+        """Refuse settings that cannot work, with one clear line naming the field."""
+        check_fields(self)
         if self.pretext == "none" and not self.semantic:
             raise SemgenError("--pretext none --no-semantic leaves nothing to learn")
-        if self.amp not in AMP_MODES:
-            raise SemgenError(f"unknown amp mode '{self.amp}'; choose {', '.join(AMP_MODES)}")
-        for name in ("width", "epochs", "batch_size", "accumulate", "lr_step", "patience"):
-            if getattr(self, name) < 1:
-                raise SemgenError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lambda_rec < 0 or self.lambda_cls < 0:
-            raise SemgenError("loss weights must not be negative")
-        if self.lr <= 0:
-            raise SemgenError(f"lr must be positive, got {self.lr}")
+        if self.resume and self.overwrite:
+            raise SemgenError("--resume and --overwrite contradict each other; choose one")
+        if self.preset is not None:
+            from semantic_genesis.transforms.presets import PRESETS  # imports torch: only here
+
+            if self.preset not in PRESETS:
+                raise SemgenError(
+                    f"PretrainConfig.preset = {self.preset!r}: must be one of {', '.join(PRESETS)}"
+                )
+        if self.init is not None and not self.init:
+            raise SemgenError("PretrainConfig.init = '': name a checkpoint file or leave it out")
+        try:
+            check_device(self.device)
+        except SemgenError as exc:
+            raise SemgenError(f"PretrainConfig.device: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -11,24 +11,37 @@ Layout: ``blocks`` (LUConv, Down/Up/OutputTransition, the norm factory), ``heads
 ``card`` (ModelCard).
 """
 
-from semantic_genesis.models.blocks import NORMS, ContBatchNorm, make_norm
-from semantic_genesis.models.card import ModelCard
-from semantic_genesis.models.checkpoint import (
-    card_from_model,
-    read_checkpoint,
-    save_checkpoint,
-    save_model,
-)
-from semantic_genesis.models.heads import HEADS, ClassificationHead
-from semantic_genesis.models.registry import create_model, list_models, load_model, register_model
-from semantic_genesis.models.unet import EncoderClassifier, UNet3D, YNet3D
-from semantic_genesis.models.weights import (
-    LoadReport,
-    adapt_input_conv,
-    guess_model_kwargs,
-    load_weights,
-    read_weights,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from semantic_genesis.models.names import HEADS, NORMS
+
+#: public name -> the submodule defining it; loaded on first use, so importing
+#: ``semantic_genesis.models.names`` (configs, ``semgen --help``) does not import torch.
+_LAZY = {
+    "ContBatchNorm": "blocks",
+    "make_norm": "blocks",
+    "ModelCard": "card",
+    "card_from_model": "checkpoint",
+    "read_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "save_model": "checkpoint",
+    "ClassificationHead": "heads",
+    "create_model": "registry",
+    "list_models": "registry",
+    "load_model": "registry",
+    "register_model": "registry",
+    "EncoderClassifier": "unet",
+    "UNet3D": "unet",
+    "YNet3D": "unet",
+    "LoadReport": "weights",
+    "adapt_input_conv": "weights",
+    "guess_model_kwargs": "build",
+    "load_weights": "weights",
+    "read_weights": "weights",
+}
 
 __all__ = [
     "HEADS",
@@ -54,3 +67,9 @@ __all__ = [
     "save_checkpoint",
     "save_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"semantic_genesis.models.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'semantic_genesis.models' has no attribute {name!r}")

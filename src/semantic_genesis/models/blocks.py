@@ -16,10 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semantic_genesis.models.names import NORMS
 from semantic_genesis.utils.errors import SemgenError
-
-#: Normalisations :func:`make_norm` knows.
-NORMS = ("batch", "batch_always", "instance", "group")
 
 #: Groups of ``norm="group"`` (MONAI's SegResNet default; small 3D batches favour few groups).
 GROUP_NORM_GROUPS = 8

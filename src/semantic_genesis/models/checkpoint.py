@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -64,32 +63,61 @@ def save_model(
         **extra: more entries (optimizer state, epoch ...); plain types and tensors only, so
             the file loads with ``weights_only=True``.
     """
-    from semantic_genesis.models.weights import unwrap_model  # weights imports this module
-
     model = unwrap_model(model)
     card = card if card is not None else card_from_model(model)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return save_checkpoint({"state_dict": state, "model_card": card.to_dict(), **extra}, path)
 
 
+#: how each kind of file ``torch.save`` writes begins: a zip archive (since PyTorch 1.6) or a
+#: pickle (the legacy format, protocol 2 or later).
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_MAGIC = b"\x80"
+
+
+def _header_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a ``torch.save`` file, judged from its first bytes (None: it may)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if not head:
+        return "not a PyTorch/Keras checkpoint: empty file"
+    if head.startswith((_ZIP_MAGIC, _PICKLE_MAGIC)):
+        return None
+    kind = "text" if all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "unknown data"
+    return f"not a PyTorch/Keras checkpoint: the file holds {kind}, not a zip or pickle archive"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    line = lines[0] if lines else type(exc).__name__
+    return line.split(". ")[0][:160]  # torch's zip reader adds paragraphs of advice
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a ``.pt``/``.pth`` file with ``weights_only=True``; return a dict.
 
-    A bare state dict is returned as is; any other non-dict payload is an error.
+    A bare state dict is returned as is; any other non-dict payload is an error. The file's first
+    bytes are checked before unpickling, so an empty or text file gets a plain answer.
 
     Raises:
-        SemgenError: the file is missing, corrupt, or needs unsafe unpickling.
+        SemgenError: the file is missing, empty, corrupt, truncated, or needs unsafe unpickling.
     """
     path = Path(path)
     if not path.is_file():
         raise SemgenError("checkpoint not found", path)
+    problem = _header_problem(path)
+    if problem:
+        raise SemgenError(problem, path)
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         unsafe = [ln for ln in lines if "GLOBAL" in ln]
         if not unsafe:  # not a pickle at all, or a truncated one
-            detail = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else "")
+            detail = next((ln for ln in lines if "Unsupported" in ln), _first_line(exc))
             raise SemgenError(f"not a readable PyTorch checkpoint ({detail[:160]})", path) from None
         raise SemgenError(
             "refused: the file needs arbitrary Python objects to load, which could run code "
@@ -97,12 +125,32 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             "run; if you trust its source, re-save it as a plain state dict.",
             path,
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+    except MemoryError:
+        raise SemgenError("not enough memory to load this checkpoint", path) from None
+    except Exception as exc:  # noqa: BLE001 - a corrupt archive fails in many ways inside torch
         raise SemgenError(
-            f"not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:160]})", path
+            f"not a readable PyTorch checkpoint (truncated or corrupt: {_first_line(exc)})", path
         ) from None
     if not isinstance(obj, dict):
         raise SemgenError(
             f"expected a dict (state dict or checkpoint), got {type(obj).__name__}", path
         )
     return obj
+
+
+def nonfinite_tensors(state: dict[str, Any]) -> list[str]:
+    """Names of the floating-point tensors in ``state`` that hold a NaN or an infinity."""
+    return [
+        k
+        for k, v in state.items()
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()
+    ]
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside DistributedDataParallel / DataParallel / ``torch.compile`` wrappers."""
+    while True:
+        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner

@@ -10,10 +10,8 @@ import torch
 from torch import nn
 
 from semantic_genesis.models.blocks import conv_type, make_norm
+from semantic_genesis.models.names import HEADS
 from semantic_genesis.utils.errors import SemgenError
-
-#: Head kinds :class:`ClassificationHead` knows.
-HEADS = ("torch", "keras", "mlp")
 
 
 class ClassificationHead(nn.Module):

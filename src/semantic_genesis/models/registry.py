@@ -16,9 +16,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from semantic_genesis.models.build import build_architecture, check_fits, guess_model_kwargs
 from semantic_genesis.models.card import ModelCard
-from semantic_genesis.models.unet import EncoderClassifier, UNet3D, YNet3D
-from semantic_genesis.models.weights import guess_model_kwargs, load_weights, read_weights
+from semantic_genesis.models.weights import (
+    SourceWeights,
+    load_weights,
+    read_weights,
+)
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import say
 
@@ -48,7 +52,7 @@ def create_model(
     norm: str = "batch",
     head: str = "torch",
     out_channels: int = 1,
-    strict: bool = False,
+    strict: bool | None = None,
     **kw: Any,
 ) -> nn.Module:
     """Build a registered model, optionally initialised from ``pretrained`` weights.
@@ -64,23 +68,32 @@ def create_model(
         norm: ``batch`` (default), ``batch_always`` (reference), ``instance`` or ``group``.
         head: ``torch`` (reference PyTorch head), ``keras`` or ``mlp`` (ignored by ``unet*``).
         out_channels: segmentation / restoration outputs (ignored by ``encoder*``).
-        strict: raise if the pretrained weights do not cover the model exactly.
+        strict: raise if the pretrained weights do not cover the model exactly (the error
+            names what does not fit). ``None`` (default): strict when ``pretrained`` is one of
+            our checkpoints (it has a model card), since a mismatch then means the wrong
+            architecture was asked for: build it with :func:`load_model`, which takes the
+            architecture from the card. Pass ``strict=False`` to load only what fits, e.g. the
+            official files whose heads differ (the report then lists the rest).
         **kw: passed to the architecture function.
+
+    Raises:
+        SemgenError: unknown name, a network too large for the memory available (checked
+            before it is built), an unreadable source, or weights that do not fit (strict).
     """
     if name not in _REGISTRY:
         raise SemgenError(f"unknown model {name!r}; available: {', '.join(list_models())}")
-    model = _REGISTRY[name](
-        in_channels=in_channels,
-        n_classes=n_classes,
-        width=width,
-        norm=norm,
-        head=head,
-        out_channels=out_channels,
-        **kw,
-    )
+    src = None
+    if pretrained is not None:  # read (and check) the source before building anything
+        src = pretrained if isinstance(pretrained, SourceWeights) else read_weights(pretrained)
+    args = {"in_channels": in_channels, "n_classes": n_classes, "width": width, "norm": norm,
+            "head": head, "out_channels": out_channels, **kw}
+    shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    check_fits(lambda: _REGISTRY[name](**args), f"{name}({shown})")
+    model = _REGISTRY[name](**args)
     model.model_name = name
-    if pretrained is not None:
-        model.load_report = load_weights(model, pretrained, strict=strict)
+    if src is not None:
+        strict = bool(src.card) if strict is None else strict
+        model.load_report = load_weights(model, src, strict=strict)
         say(str(model.load_report))
     return model
 
@@ -99,7 +112,7 @@ def load_model(
     ``model.load_report``.
     """
     src = read_weights(path, map_location)
-    card = ModelCard.from_dict(src.card) if src.card else None
+    card = ModelCard.from_dict(src.card, src.source) if src.card else None
     kwargs = card.model_kwargs() if card else guess_model_kwargs(src.state)
     kwargs.update(overrides)
     model = create_model(**kwargs)
@@ -113,55 +126,37 @@ def load_model(
     return model
 
 
-def _common(
-    kind: str,
-    spatial_dims: int,
-    in_channels: int,
-    n_classes: int,
-    width: int,
-    norm: str,
-    head: str,
-    out_channels: int,
-    **kw: Any,
-) -> nn.Module:
-    if kind == "unet":
-        return UNet3D(in_channels, out_channels, width, norm, spatial_dims, **kw)
-    if kind == "ynet":
-        return YNet3D(in_channels, out_channels, n_classes, width, norm, head, spatial_dims, **kw)
-    return EncoderClassifier(in_channels, n_classes, width, norm, head, spatial_dims, **kw)
-
-
 @register_model
 def unet3d(**kw: Any) -> nn.Module:
     """The reference 3D U-Net (Models Genesis): segmentation / restoration logits."""
-    return _common("unet", 3, **kw)
+    return build_architecture("unet", 3, **kw)
 
 
 @register_model
 def ynet3d(**kw: Any) -> nn.Module:
     """U-Net plus classification head on the bottleneck (Semantic Genesis pre-training)."""
-    return _common("ynet", 3, **kw)
+    return build_architecture("ynet", 3, **kw)
 
 
 @register_model
 def encoder3d(**kw: Any) -> nn.Module:
     """Encoder plus classification head, no decoder (classification target tasks)."""
-    return _common("encoder", 3, **kw)
+    return build_architecture("encoder", 3, **kw)
 
 
 @register_model
 def unet2d(**kw: Any) -> nn.Module:
     """The same U-Net on 2D images (the door to Semantic Genesis 2D)."""
-    return _common("unet", 2, **kw)
+    return build_architecture("unet", 2, **kw)
 
 
 @register_model
 def ynet2d(**kw: Any) -> nn.Module:
     """YNet on 2D images."""
-    return _common("ynet", 2, **kw)
+    return build_architecture("ynet", 2, **kw)
 
 
 @register_model
 def encoder2d(**kw: Any) -> nn.Module:
     """Encoder classifier on 2D images."""
-    return _common("encoder", 2, **kw)
+    return build_architecture("encoder", 2, **kw)

@@ -25,7 +25,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from semantic_genesis.models.checkpoint import read_checkpoint
+from semantic_genesis.models.build import builtin_builder, check_fits
+from semantic_genesis.models.build import guess_model_kwargs as guess_model_kwargs  # re-export
+from semantic_genesis.models.card import ModelCard
+from semantic_genesis.models.checkpoint import nonfinite_tensors, read_checkpoint, unwrap_model
 from semantic_genesis.models.keras import read_keras_h5
 from semantic_genesis.models.unet import HEAD_PREFIX
 from semantic_genesis.utils.errors import SemgenError
@@ -51,6 +54,7 @@ class SourceWeights:
     dropped: list[tuple[str, str]] = field(default_factory=list)
     adapted: dict[str, str] = field(default_factory=dict)
     extras: list[str] = field(default_factory=list)  # other top-level entries (epoch, optimizer)
+    nonfinite: list[str] = field(default_factory=list)  # tensors holding NaN or infinity
 
 
 @dataclass
@@ -59,7 +63,8 @@ class LoadReport:
 
     Source keys land in exactly one of ``matched``, ``adapted``, ``dropped`` (on purpose, with
     the reason), ``unexpected`` or ``shape_mismatch``; ``missing`` lists the model's keys that
-    kept their initial values. ``ok`` means nothing unexpected, missing or mis-shaped.
+    kept their initial values; ``nonfinite`` the source tensors holding NaN or infinity. ``ok``
+    means nothing unexpected, missing, mis-shaped or non-finite.
     """
 
     source: str = ""
@@ -71,14 +76,17 @@ class LoadReport:
     adapted: list[tuple[str, str]] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    nonfinite: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.shape_mismatch)
+        return not (self.missing or self.unexpected or self.shape_mismatch or self.nonfinite)
 
     def problems(self) -> list[str]:
         """One line per kind of problem (empty when ``ok``)."""
         out = []
+        if self.nonfinite:
+            out.append(f"{len(self.nonfinite)} holding NaN or infinity ({_few(self.nonfinite)})")
         if self.missing:
             out.append(f"{len(self.missing)} missing ({_few(self.missing)})")
         if self.unexpected:
@@ -103,6 +111,7 @@ class LoadReport:
                 "shape mismatch",
                 [f"{k}: {tuple(s)} vs model {tuple(t)}" for k, s, t in self.shape_mismatch],
             ),
+            ("NaN / inf", self.nonfinite),
         ]
         counts = {
             "matched": len(self.matched),
@@ -149,9 +158,23 @@ def adapt_input_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
     return tiled * (src / in_channels)
 
 
+def _check_card(card: Any, source: str) -> None:
+    """Refuse a model card with wrong field types or values, or one asking for a network that
+    would not fit in memory, before anything is built from it."""
+    parsed = ModelCard.from_dict(card, None if source.startswith("<") else source)
+    kwargs = {k: v for k, v in parsed.model_kwargs().items() if k != "name"}
+    build = builtin_builder(parsed.architecture, **kwargs)
+    if build is not None:
+        shown = f"{parsed.architecture} width={parsed.width}, in_channels={parsed.in_channels}, "
+        shown += f"n_classes={parsed.n_classes}, out_channels={parsed.out_channels}"
+        check_fits(build, f"model card field width (or the channels) asks for {shown}", source)
+
+
 def _unwrap(obj: dict[str, Any], source: str) -> SourceWeights:
     """Find the state dict inside a checkpoint dict; returns it as ``state`` (not normalised)."""
-    card = obj.get("model_card") if isinstance(obj.get("model_card"), dict) else None
+    card = obj.get("model_card")
+    if card is not None:
+        _check_card(card, source)
     for key in _WRAPPER_KEYS:
         if isinstance(obj.get(key), dict):
             fmt = "semgen checkpoint" if card else f"checkpoint dict ('{key}')"
@@ -196,10 +219,13 @@ def read_weights(
         path = Path(path_or_state)
         if path.suffix.lower() in _H5_SUFFIXES or _is_hdf5(path):
             state, notes, dropped, adapted = read_keras_h5(path)
-            return SourceWeights(state, str(path), "Keras .h5", None, notes, dropped, adapted)
+            src = SourceWeights(state, str(path), "Keras .h5", None, notes, dropped, adapted)
+            src.nonfinite = nonfinite_tensors(state)
+            return src
         src = _unwrap(read_checkpoint(path, map_location), str(path))
     raw, src.state = src.state, {}
     _normalise(raw, src)
+    src.nonfinite = nonfinite_tensors(src.state)
     return src
 
 
@@ -216,6 +242,7 @@ def load_weights(
     path_or_state: str | Path | dict[str, Any] | SourceWeights,
     strict: bool = False,
     map_location: str | torch.device = "cpu",
+    allow_nonfinite: bool = False,
 ) -> LoadReport:
     """Copy weights into ``model`` and return a :class:`LoadReport`.
 
@@ -226,8 +253,10 @@ def load_weights(
     norms that keep none.
 
     Raises:
-        SemgenError: unreadable source, or ``strict`` and some key is missing, unexpected or
-            mis-shaped (the model is then left untouched).
+        SemgenError: unreadable source; weights holding NaN or infinity (unless
+            ``allow_nonfinite``: then they load and the report names them, as ``semgen info``
+            shows); or ``strict`` and some key is missing, unexpected or mis-shaped. The model
+            is then left untouched; the exception's ``report`` holds the :class:`LoadReport`.
 
     A model wrapped by DDP, DataParallel or ``torch.compile`` is loaded through its inner model.
     """
@@ -240,7 +269,11 @@ def load_weights(
     target = model.state_dict()
     first_conv = f"{getattr(model, 'first_conv', '')}.weight"
     report = LoadReport(
-        source=src.source, format=src.format, dropped=list(src.dropped), notes=list(src.notes)
+        source=src.source,
+        format=src.format,
+        dropped=list(src.dropped),
+        notes=list(src.notes),
+        nonfinite=list(src.nonfinite),
     )
     if src.card:
         report.notes.append(
@@ -286,22 +319,36 @@ def load_weights(
         else:
             report.unexpected.append(key)
     report.missing = [k for k in target if k not in loaded]
-    if strict and not report.ok:
-        raise SemgenError(
-            f"weights do not fit {type(model).__name__} (strict): " + "; ".join(report.problems()),
-            src.source,
-        )
+    _refuse(report, src, type(model).__name__, strict, allow_nonfinite)
     model.load_state_dict(loaded, strict=False)
     return report
 
 
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The model inside DistributedDataParallel / DataParallel / ``torch.compile`` wrappers."""
-    while True:
-        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
-        if not isinstance(inner, nn.Module):
-            return model
-        model = inner
+def _refuse(
+    report: LoadReport, src: SourceWeights, model_name: str, strict: bool, allow_nonfinite: bool
+) -> None:
+    """Raise (with the report attached) when the weights must not be loaded."""
+    if report.nonfinite and not allow_nonfinite:
+        error = SemgenError(
+            f"the weights hold NaN or infinite values in {len(report.nonfinite)} tensor(s) "
+            f"({_few(report.nonfinite, 3)}): refusing to load them",
+            src.source,
+        )
+    elif strict and (report.missing or report.unexpected or report.shape_mismatch):
+        card = ""
+        if src.card:
+            card = "; the model card says " + ", ".join(
+                f"{k}={src.card.get(k)}" for k in ("architecture", "width", "n_classes", "norm")
+            )
+            card += ": build it with load_model(PATH), or pass strict=False to load what fits"
+        problems = "; ".join(p for p in report.problems() if "NaN" not in p)
+        error = SemgenError(
+            f"weights do not fit {model_name} (strict): {problems}{card}", src.source
+        )
+    else:
+        return
+    error.report = report  # type: ignore[attr-defined]
+    raise error
 
 
 def _verdict(
@@ -325,37 +372,3 @@ def _verdict(
 
 def _module_of(key: str) -> str:
     return key.rsplit(".", 1)[0]
-
-
-def guess_model_kwargs(state: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Guess ``create_model`` arguments from reference-named weights (for files with no card).
-
-    Raises:
-        SemgenError: the keys are not those of the reference U-Net family.
-    """
-    first = state.get("down_tr64.ops.0.conv1.weight")
-    if first is None:
-        raise SemgenError(
-            "cannot tell the architecture: no 'down_tr64.ops.0.conv1.weight' key "
-            "(not a reference U-Net / YNet state dict); pass --arch"
-        )
-    dims = first.dim() - 2
-    has_decoder = "out_tr.final_conv.weight" in state
-    has_head = any(k.startswith(HEAD_PREFIX) for k in state)
-    kind = "ynet" if has_decoder and has_head else "unet" if has_decoder else "encoder"
-    kwargs: dict[str, Any] = {
-        "name": f"{kind}{dims}d",
-        "width": first.shape[0],
-        "in_channels": first.shape[1],
-        "norm": "batch" if "down_tr64.ops.0.bn1.running_mean" in state else "instance",
-    }
-    if has_decoder:
-        kwargs["out_channels"] = state["out_tr.final_conv.weight"].shape[0]
-    if has_head:
-        has_conv = "clc_out.conv1.weight" in state
-        has_fc2 = "clc_out.fc2.weight" in state
-        kwargs["head"] = "keras" if has_conv and has_fc2 else "torch" if has_conv else "mlp"
-        last = state.get("clc_out.fc2.weight" if has_fc2 else "clc_out.fc1.weight")
-        if last is not None:
-            kwargs["n_classes"] = last.shape[0]
-    return kwargs
