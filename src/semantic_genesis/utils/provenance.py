@@ -44,7 +44,7 @@ def hardware() -> dict[str, Any]:
 
 #: the libraries whose versions change results, by distribution name (faiss has two)
 LIBRARIES = ("torch", "numpy", "scipy", "SimpleITK", "monai", "faiss-cpu", "faiss-gpu",
-             "nibabel", "pydicom")
+             "nibabel")
 
 
 def library_versions() -> dict[str, str]:
