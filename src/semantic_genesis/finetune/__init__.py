@@ -9,15 +9,14 @@
 - :mod:`.metrics`, :mod:`.statistics`, :mod:`.recipes`: the numbers behind them.
 """
 
-from semantic_genesis.finetune.config import FinetuneConfig
-from semantic_genesis.finetune.grid import (
+from semantic_genesis.finetune.benchconfig import (
     BenchmarkConfig,
-    BenchmarkResult,
     TaskSpec,
     benchmark_config_from_dict,
     load_benchmark_config,
-    run_benchmark,
 )
+from semantic_genesis.finetune.config import FinetuneConfig
+from semantic_genesis.finetune.grid import BenchmarkResult, run_benchmark
 from semantic_genesis.finetune.metrics import dice_score, iou_score, roc_auc, segmentation_scores
 from semantic_genesis.finetune.recipes import Recipe, get_recipe, recipe_names
 from semantic_genesis.finetune.run import FinetuneResult, finetune

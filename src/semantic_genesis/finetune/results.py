@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from semantic_genesis.finetune.metrics import MetricWarning
 from semantic_genesis.finetune.statistics import CellSummary, LabelEfficiency
 from semantic_genesis.manifests import write_csv
 from semantic_genesis.utils.atomic import atomic_write_text, write_json
@@ -28,6 +30,7 @@ ROW_COLUMNS = [
     "epochs_run",
     "run_dir",
     "notes",
+    "warnings",
 ]
 
 
@@ -52,8 +55,9 @@ def results_markdown(
     efficiency: Sequence[LabelEfficiency],
     config: Any,
     notes: dict[str, str],
+    flagged: dict[str, str] | None = None,
 ) -> str:
-    """The results table as Markdown: one section per task."""
+    """The results table as Markdown: one section per task, then the flagged runs."""
     lines = [
         "# Fine-tuning benchmark",
         "",
@@ -100,8 +104,36 @@ def results_markdown(
                 saved = "–" if math.isnan(e.label_saving) else f"{100 * e.label_saving:.0f} %"
                 lines.append(f"| {e.init} | {frac} | {saved} |")
         lines.append("")
+    lines += _flagged_markdown(flagged or {})
     lines += ["![results](results.png)", ""]
     return "\n".join(lines)
+
+
+def flagged_runs(rows: Sequence[dict[str, Any]], failed: dict[str, str]) -> dict[str, str]:
+    """Cells whose number is missing or may be wrong, with the reason: failed cells, runs whose
+    score is undefined (NaN, left out of the means) and runs that carry warnings. Each is said
+    on the console (a warning) and listed in results.md."""
+    out = {name: f"FAILED, not in the table: {why}" for name, why in sorted(failed.items())}
+    for r in rows:
+        name = Path(str(r.get("run_dir", ""))).name or f"{r['task']}/{r['init']}/{r['seed']}"
+        score = float(r["score"]) if r.get("score") not in (None, "") else math.nan
+        why = []
+        if math.isnan(score):
+            why.append(f"test {r.get('metric', 'score')} undefined (NaN), left out of the means")
+        if r.get("warnings"):
+            why.append(str(r["warnings"]))
+        if why:
+            out[name] = "; ".join(why)
+    return out
+
+
+def _flagged_markdown(flagged: dict[str, str]) -> list[str]:
+    if not flagged:
+        return []
+    lines = ["## Runs to read with care", "",
+             "These cells failed, or their numbers are undefined or carry a warning:", ""]
+    lines += [f"- `{name}`: {why}" for name, why in flagged.items()]
+    return lines + [""]
 
 
 def write_results(
@@ -110,8 +142,10 @@ def write_results(
     summaries: Sequence[CellSummary],
     efficiency: Sequence[LabelEfficiency],
     config: Any,
-) -> None:
-    """results.csv, results.md, results.png and summary.json in ``out``."""
+    failed: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """results.csv, results.md, results.png and summary.json in ``out``; returns the flagged
+    runs (:func:`flagged_runs`), each also said on the console."""
     from semantic_genesis.finetune.plots import plot_results
 
     rows = sorted(
@@ -121,7 +155,12 @@ def write_results(
         out / "results.csv", ROW_COLUMNS, [{k: r.get(k, "") for k in ROW_COLUMNS} for r in rows]
     )
     notes = {r["task"]: r.get("notes", "") for r in rows}
-    atomic_write_text(out / "results.md", results_markdown(summaries, efficiency, config, notes))
+    flagged = flagged_runs(rows, failed or {})
+    for name, why in flagged.items():
+        warnings.warn(f"benchmark: {name}: {why}", MetricWarning, stacklevel=2)
+    atomic_write_text(
+        out / "results.md", results_markdown(summaries, efficiency, config, notes, flagged)
+    )
     plot_results(summaries, out / "results.png", list(config.inits))
     write_json(
         out / "summary.json",
@@ -129,9 +168,11 @@ def write_results(
             {
                 "cells": [dataclasses.asdict(s) for s in summaries],
                 "label_efficiency": [dataclasses.asdict(e) for e in efficiency],
+                "flagged": flagged,
             }
         ),
     )
+    return flagged
 
 
 def _finite(obj: Any) -> Any:

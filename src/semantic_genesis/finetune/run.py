@@ -32,6 +32,7 @@ class FinetuneResult:
     test: dict[str, Any]
     best_epoch: int
     epochs_run: int
+    warnings: list[str] = dataclasses.field(default_factory=list)  # flagged on the console
 
 
 def finetune(
@@ -98,6 +99,7 @@ def finetune(
         "config": to_dict(config),
         "device": str(device),
         "seconds": round(time.perf_counter() - t0, 2),
+        "warnings": list(outcome.data.get("warnings", [])),
         "history": [dataclasses.asdict(h) for h in fit.history],
         "run_info": run_info(),
     }
@@ -111,12 +113,14 @@ def finetune(
     if save_model:
         _save_model(outcome, config, recipe.patch, out / "model.pt")
     write_json(out / METRICS_JSON, metrics)
+    warned = metrics["warnings"]
     say(
         f"finetune {config.task} ({config.init}): test {outcome.metric} = {score:.4f}, "
         f"best epoch {fit.best_epoch} of {len(fit.history)} -> {out}"
+        + (f" ({len(warned)} warning(s), listed in {METRICS_JSON})" if warned else "")
     )
     return FinetuneResult(
-        out, outcome.metric, score, outcome.test, fit.best_epoch, len(fit.history)
+        out, outcome.metric, score, outcome.test, fit.best_epoch, len(fit.history), warned
     )
 
 

@@ -104,8 +104,8 @@ def _write_marker(out: Path, kind: str, settings: dict[str, Any] | None) -> None
 
 @contextlib.contextmanager
 def claim_output(out: str | Path, kind: str, *, inputs: Iterable[str | Path] = (),
-                 legacy: Iterable[str] = (), settings: dict[str, Any] | None = None
-                 ) -> Iterator[Path]:
+                 legacy: Iterable[str] = (), settings: dict[str, Any] | None = None,
+                 shared: bool = False) -> Iterator[Path]:
     """Claim ``out`` for the verb ``kind`` for the duration of the block (see module doc).
 
     Args:
@@ -114,6 +114,9 @@ def claim_output(out: str | Path, kind: str, *, inputs: Iterable[str | Path] = (
         inputs: files or folders the verb reads; ``out`` may not equal or contain any of them.
         legacy: file names that mark a folder made by this verb before markers existed.
         settings: recorded in the marker (for the user's information).
+        shared: take a shared lock (``LOCK_SH``) instead: several processes of the same verb
+            may then write into the folder together (the benchmark grid, whose cells have
+            their own locks), while a verb holding the exclusive lock keeps them out.
 
     Raises:
         SemgenError: the folder is someone else's, contains an input, is locked by another
@@ -131,7 +134,7 @@ def claim_output(out: str | Path, kind: str, *, inputs: Iterable[str | Path] = (
         raise disk_error(exc, out) from None
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise SemgenError(f"another `semgen {kind}` is writing into this folder now; "
