@@ -42,8 +42,12 @@ from semantic_genesis.discovery.coordinates import (  # noqa: E402
     cube_scores,
     draw_corners,
 )
-from semantic_genesis.discovery.reference import reference_air_score  # noqa: E402
 from semantic_genesis.manifests import open_volume, read_cohort  # noqa: E402
+
+# the plain-loop port of the reference air test is test code (tests/discovery/reference.py):
+# import it from the repository this script lives in
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.discovery.reference import reference_air_score  # noqa: E402
 
 
 def make_cohort(root: Path, n: int, spacing: tuple[float, float, float] | None) -> Path:

@@ -16,7 +16,7 @@ from semantic_genesis.discovery.coordinates import (
     first_far_enough,
     fit_corner,
 )
-from semantic_genesis.discovery.reference import reference_air_score
+from tests.discovery.reference import reference_air_score
 
 
 def _chest_like(shape, rng, tissue=0.12, dtype=np.float16):
@@ -89,7 +89,8 @@ def test_borders_scale_for_small_volumes() -> None:
     assert (hi == free - lo).all() and (hi > lo).all()
     corners, _, reason = find_candidates(np.zeros((40, 40, 20), np.float16),
                                          np.random.default_rng(0), CoordinateRules())
-    assert len(corners) == 0 and "too small" in reason
+    assert len(corners) == 0 and "patch larger than the volume" in reason
+    assert "64 x 64 x 32" in reason and "40 x 40 x 20" in reason
 
 
 def test_candidates_pass_the_test_and_lie_in_bounds() -> None:

@@ -17,7 +17,6 @@ import pytest
 from semantic_genesis.discovery import DiscoverConfig, DiscoverWarning, discover
 from semantic_genesis.discovery.config import FEATURE_KINDS
 from semantic_genesis.discovery.coordinates import corner_bounds
-from semantic_genesis.discovery.reference import reference_air_score
 from semantic_genesis.manifests import (
     open_volume,
     read_classes,
@@ -27,7 +26,9 @@ from semantic_genesis.manifests import (
 )
 from semantic_genesis.utils.config import load_config
 from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.outdir import claim_output
 from tests.discovery.conftest import PATCH, family, small_config
+from tests.discovery.reference import reference_air_score
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -151,6 +152,8 @@ def test_ranks_share_the_work_and_agree(ae_run, phantom_cohort, tmp_path, monkey
     whole = tmp_path / "whole"
     _run(phantom_cohort, whole, features=feats, min_distance=8)
     out = tmp_path / "sharded"
+    with claim_output(out, "discover"):  # rank 0 claims the folder before any rank writes
+        pass
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     _run(phantom_cohort, out, features=feats, min_distance=8)
@@ -189,7 +192,7 @@ def test_failing_references_are_replaced_and_reported(ae_run, phantom_cohort, tm
 def test_every_reference_failing_is_one_clear_error(ae_run, phantom_cohort, tmp_path) -> None:
     feats = str(ae_run[0] / "features.npz")
     with pytest.raises(SemgenError, match="no reference patient has a valid coordinate"):
-        _run(phantom_cohort, tmp_path / "e", features=feats, patch=(90, 90, 60))
+        _run(phantom_cohort, tmp_path / "e", features=feats, patch=(88, 88, 56))
     with pytest.raises(SemgenError, match="no reference patient"):
         _run(phantom_cohort, tmp_path / "f", features=feats, max_tissue=0.0, trials=5)
 
@@ -211,7 +214,8 @@ def test_other_settings_in_the_folder_are_refused(ae_run, phantom_cohort, tmp_pa
 def test_bad_settings(phantom_cohort, tmp_path) -> None:
     for kw, msg in [({"features": "nowhere.npz"}, "--features"),
                     ({"features": "encoder"}, "--encoder-checkpoint"),
-                    ({"patch": (0, 4, 4)}, "--patch"), ({"index": "hnsw"}, "index"),
+                    ({"patch": (0, 8, 8)}, r"DiscoverConfig.patch = \(0, 8, 8\)"),
+                    ({"index": "hnsw"}, "index"),
                     ({"ae_shape": (30, 32, 16)}, "multiples of 8")]:
         with pytest.raises(SemgenError, match=msg):
             discover(phantom_cohort, tmp_path, small_config(**kw))

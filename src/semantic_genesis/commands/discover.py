@@ -16,6 +16,7 @@ import warnings
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `semgen discover`."""
     from semantic_genesis.discovery.config import DiscoverConfig
+    from semantic_genesis.utils.device import DEVICE_CHOICES
 
     d = DiscoverConfig()
     parser.add_argument("cohort", metavar="COHORT", help="a prepared cohort folder "
@@ -34,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "encoder (--encoder-checkpoint), or a .npz/.npy/.csv file")
     parser.add_argument("--encoder-checkpoint", default=None, metavar="CKPT",
                         help="checkpoint for --features encoder")
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--seed", type=int, default=d.seed, help="random seed (>= 0)")
     parser.add_argument("--min-distance", type=float, default=d.min_distance,
                         help="minimum distance between class corners in voxels (reference: 5)")
     parser.add_argument("--trials", type=int, default=d.trials,
@@ -51,17 +52,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ae-shape", type=int, nargs=3, default=list(d.ae_shape),
                         metavar=("X", "Y", "Z"),
                         help="size volumes are resized to for the auto-encoder (multiples of "
-                             "8; 64 64 32 trains about 8x faster on a CPU)")
-    parser.add_argument("--ae-batch", type=int, default=d.ae_batch)
+                             "8); 0 0 0 = 128 128 64 with a GPU, 64 64 32 without (about 8x "
+                             "cheaper per epoch on a CPU)")
+    parser.add_argument("--ae-batch", type=int, default=d.ae_batch,
+                        help="auto-encoder batch size")
     parser.add_argument("--index", choices=["flat", "ivf"], default=d.index,
                         help="FAISS index: exact L2, or inverted file for huge cohorts")
     parser.add_argument("--small-neighbours", choices=["skip", "clamp"],
                         default=d.small_neighbours,
                         help="a neighbour whose volume cannot hold the crop: leave it out, or "
                              "move its crop inside")
-    parser.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--device", default=d.device, help=DEVICE_CHOICES)
     parser.add_argument("--overwrite", action="store_true",
-                        help="discard classes made with other settings in --out")
+                        help="discard classes that discover made with other settings in --out "
+                             "(never other files)")
 
 
 def run(args: argparse.Namespace) -> int:

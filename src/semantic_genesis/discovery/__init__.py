@@ -6,8 +6,9 @@ and the manifest of discovered anatomical patterns.
 
 Modules: ``autoencoder`` (the bottleneck auto-encoder), ``features`` (feature sources and
 ``features.npz``), ``neighbours`` (FAISS), ``coordinates`` (borders, the vectorised air test,
-the distance test), ``patterns`` (pattern rows and the montage), ``pipeline`` (``discover``),
-``reference`` (a plain-loop port of the reference air test, for checks and benchmarks).
+the distance test), ``references`` (one part file per reference patient, neighbours within its
+modality, assembly into classes), ``patterns`` (pattern rows and the montage), ``pipeline``
+(``discover``).
 """
 
 from semantic_genesis.discovery.config import DiscoverConfig

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,16 @@ from semantic_genesis.discovery.coordinates import (
     TISSUE_THRESHOLD,
     CoordinateRules,
 )
-from semantic_genesis.utils.config import to_dict
+from semantic_genesis.engine.data import PATCH_MULTIPLE
+from semantic_genesis.utils.config import setting, to_dict, validate
+from semantic_genesis.utils.device import check_device
 from semantic_genesis.utils.errors import SemgenError
 
 FEATURE_KINDS = ("ae", "encoder")
+#: ``ae_shape`` 0 0 0: 128 x 128 x 64 (method.md §2.1) with a GPU, 64 x 64 x 32 on a CPU
+AUTO_SHAPE = (0, 0, 0)
+GPU_AE_SHAPE = (128, 128, 64)
+CPU_AE_SHAPE = (64, 64, 32)
 
 
 @dataclass
@@ -29,13 +37,16 @@ class DiscoverConfig:
 
     Classes and instances: ``n_classes`` (C = 44, the published model), ``instances`` (K = 200
     training neighbours per class, the reference patient included), ``val_instances`` (30),
-    ``patch`` (64 x 64 x 32 base crop).
+    ``patch`` (64 x 64 x 32 base crop; each side a multiple of 8, as pre-training's network
+    needs).
 
     Features: ``features`` is ``ae``, ``encoder`` (with ``encoder_checkpoint``) or the path of a
     features file; ``ae_*`` set the auto-encoder (``ae_width`` 0 = 32, the reference's 512-d
     features, with a GPU and 8 without one; early stopping after ``ae_patience`` epochs, at most
     ``ae_epochs``; the reference's 50 / 10,000 are far too long for a CPU). ``ae_shape`` is the
-    size every volume is resized to (128 x 128 x 64, §2.1; each side a multiple of 8).
+    size every volume is resized to (each side a multiple of 8); 0 0 0 = 128 x 128 x 64 (§2.1)
+    with a GPU and 64 x 64 x 32 without one (8x fewer voxels: an epoch is about 8x cheaper on a
+    CPU), chosen like ``ae_width`` and printed.
 
     Coordinates: ``trials`` per reference (200), ``border`` and ``border_fraction`` (scaled for
     small volumes, see :mod:`.coordinates`), the air test (``tissue_threshold`` 0.425 = -150 HU,
@@ -48,57 +59,67 @@ class DiscoverConfig:
     least needed to fit).
     """
 
-    n_classes: int = 44
-    instances: int = 200
-    val_instances: int = 30
-    patch: tuple[int, int, int] = (64, 64, 32)
-    seed: int = 0
+    n_classes: int = setting(44, ge=1, help="classes C")
+    instances: int = setting(200, ge=1, help="training instances per class K")
+    val_instances: int = setting(30, ge=0, help="validation instances per class")
+    patch: tuple[int, int, int] = setting((64, 64, 32), ge=PATCH_MULTIPLE,
+                                          help="base crop (x, y, z) in voxels")
+    seed: int = setting(0, ge=0)
     features: str = "ae"
     encoder_checkpoint: str | None = None
-    ae_width: int = 0
-    ae_shape: tuple[int, int, int] = (128, 128, 64)
-    ae_epochs: int = 20
-    ae_patience: int = 5
-    ae_batch: int = 2
-    ae_lr: float = 1e-3
+    ae_width: int = setting(0, ge=0, help="0 = 32 with a GPU, 8 without")
+    ae_shape: tuple[int, int, int] = setting(AUTO_SHAPE, ge=0, help=(
+        "0 0 0 = 128 128 64 with a GPU, 64 64 32 without"))
+    ae_epochs: int = setting(20, ge=1)
+    ae_patience: int = setting(5, ge=1)
+    ae_batch: int = setting(2, ge=1)
+    ae_lr: float = setting(1e-3, gt=0)
     device: str = "auto"
-    trials: int = 200
-    min_distance: float = 16.0
-    border: tuple[int, int, int] = REFERENCE_BORDER
-    border_fraction: float = 0.25
-    tissue_threshold: float = TISSUE_THRESHOLD
-    look_ahead: int = LOOK_AHEAD
-    max_tissue: float = MAX_SCORE
-    mr_threshold: float = 0.1
-    index: str = "flat"
-    small_neighbours: str = "skip"
-    montage_classes: int = 12
-    montage_neighbours: int = 5
+    trials: int = setting(200, ge=1)
+    min_distance: float = setting(16.0, ge=0)
+    border: tuple[int, int, int] = setting(REFERENCE_BORDER, ge=0)
+    border_fraction: float = setting(0.25, ge=0, le=1)
+    tissue_threshold: float = setting(TISSUE_THRESHOLD, ge=0, le=1)
+    look_ahead: int = setting(LOOK_AHEAD, ge=2)
+    max_tissue: float = setting(MAX_SCORE, ge=0, le=1)
+    mr_threshold: float = setting(0.1, ge=0, le=1)
+    index: str = setting("flat", choices=("flat", "ivf"))
+    small_neighbours: str = setting("skip", choices=("skip", "clamp"))
+    montage_classes: int = setting(12, ge=0)
+    montage_neighbours: int = setting(5, ge=0)
 
     def __post_init__(self) -> None:
         # one spelling per value (8 and 8.0, lists and tuples), so settings compare and hash
-        # the same whichever way they were given
+        # the same whichever way they were given; what cannot be spelled so is left to validate
         for name in ("patch", "border", "ae_shape"):
-            setattr(self, name, tuple(int(v) for v in getattr(self, name)))
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)) and all(
+                    isinstance(v, numbers.Integral) or (isinstance(v, float) and v.is_integer())
+                    for v in value):
+                setattr(self, name, tuple(int(v) for v in value))
         for name in ("min_distance", "border_fraction", "tissue_threshold", "max_tissue",
                      "mr_threshold", "ae_lr"):
-            setattr(self, name, float(getattr(self, name)))
+            value = getattr(self, name)
+            if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                setattr(self, name, float(value))
+        for name in ("features", "encoder_checkpoint"):  # paths are kept as text
+            if isinstance(getattr(self, name), os.PathLike):
+                setattr(self, name, os.fspath(getattr(self, name)))
+        validate(self)
+        check_device(self.device)
+        if any(s % PATCH_MULTIPLE for s in self.patch):
+            raise SemgenError(
+                f"DiscoverConfig.patch = {list(self.patch)}: every side must be a multiple of "
+                f"{PATCH_MULTIPLE}, or pre-training cannot use the patterns (its network pools "
+                f"each side by 2 three times)")
+        if self.ae_shape != AUTO_SHAPE and any(s < 8 or s % 8 for s in self.ae_shape):
+            raise SemgenError(f"DiscoverConfig.ae_shape = {list(self.ae_shape)}: sides must be "
+                              "multiples of 8 (the auto-encoder pools by 2 three times), or "
+                              "0 0 0 for automatic")
 
     def check(self) -> None:
-        """Refuse settings that cannot work, with one clear line."""
-        if self.n_classes < 1 or self.instances < 1 or self.val_instances < 0:
-            raise SemgenError("--classes and --instances must be >= 1, --val-instances >= 0")
-        if len(self.patch) != 3 or min(self.patch) < 1:
-            raise SemgenError(f"--patch needs three positive sizes, got {self.patch}")
-        if self.trials < 1 or self.look_ahead < 2 or not 0 <= self.max_tissue <= 1:
-            raise SemgenError("--trials >= 1, look_ahead >= 2 and 0 <= max_tissue <= 1 needed")
-        if len(self.ae_shape) != 3 or any(s < 8 or s % 8 for s in self.ae_shape):
-            raise SemgenError(f"ae_shape sides must be multiples of 8, got {self.ae_shape}")
-        if self.index not in ("flat", "ivf"):
-            raise SemgenError(f"unknown index '{self.index}' (use flat or ivf)")
-        if self.small_neighbours not in ("skip", "clamp"):
-            raise SemgenError(f"unknown small_neighbours '{self.small_neighbours}' "
-                              "(use skip or clamp)")
+        """Refuse settings that depend on files: the feature source must exist."""
+        validate(self)
         if self.features not in FEATURE_KINDS and not Path(self.features).is_file():
             raise SemgenError("--features must be ae, encoder or an existing features file "
                               "(.npz, .npy, .csv)", self.features)
@@ -152,11 +173,25 @@ def result_key(config: DiscoverConfig, fingerprint: str) -> str:
     """What the discovered classes depend on: every setting but presentation, plus features."""
     d = {k: v for k, v in to_dict(config).items()
          if k not in _PRESENTATION and (k == "seed" or k not in _FEATURE_FIELDS)}
-    return _digest({"features": feature_key(config, fingerprint), **d})
+    # neighbours are searched within the reference's modality (not before this key existed)
+    return _digest({"features": feature_key(config, fingerprint), "neighbours": "modality",
+                    **d})
 
 
-def resolved(config: DiscoverConfig, cuda: bool) -> DiscoverConfig:
-    """``config`` with automatic settings decided (``ae_width`` 0 -> 32 on GPU, 8 on CPU)."""
-    if config.ae_width:
-        return config
-    return dataclasses.replace(config, ae_width=32 if cuda else 8)
+def _spell(value: object) -> str:
+    return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def resolved(config: DiscoverConfig, cuda: bool) -> tuple[DiscoverConfig, list[str]]:
+    """``config`` with automatic settings decided (``ae_width`` 0 -> 32 on GPU, 8 on CPU;
+    ``ae_shape`` 0 0 0 -> 128 x 128 x 64 on GPU, 64 x 64 x 32 on CPU, about 8x cheaper per
+    epoch there), and one line per automatic choice saying what and why."""
+    where = "a GPU" if cuda else "no GPU (a CPU-sized choice; set it to override)"
+    changes: dict[str, object] = {}
+    if not config.ae_width:
+        changes["ae_width"] = 32 if cuda else 8
+    if config.ae_shape == AUTO_SHAPE:
+        changes["ae_shape"] = GPU_AE_SHAPE if cuda else CPU_AE_SHAPE
+    notes = [f"--{name.replace('_', '-')} {_spell(value)} chosen automatically: {where}"
+             for name, value in changes.items()]
+    return dataclasses.replace(config, **changes), notes

@@ -15,7 +15,7 @@ corners at once:
   candidates reach and summed along z, so each cube's sum is the difference of two planes; when
   the region is large (512 x 512 x 300 CTs), each cube is thresholded and counted on its own.
 
-:func:`semantic_genesis.discovery.reference.reference_air_score` is a plain-loop port of the
+``tests/discovery/reference.py`` holds a plain-loop port of the
 reference, used to check and benchmark this one.
 
 **Borders for small volumes.** The reference's borders (100 in-plane, 30 in z) need volumes of at
@@ -207,6 +207,23 @@ def accepted(scores: np.ndarray, rules: CoordinateRules) -> np.ndarray:
     return np.asarray(scores) <= rules.max_score
 
 
+#: the start of each reason :func:`find_candidates` gives (for per-reason counts)
+LARGER, NO_ROOM = "patch larger than the volume", "no room for the patch within the borders"
+
+
+def too_small(shape: Sequence[int], rules: CoordinateRules, modality: str = "ct") -> str:
+    """Why a volume of ``shape`` cannot hold a cube corner: the cube (plus, for CT, the
+    look-ahead slices) is larger than the volume, or it fits but not inside the borders."""
+    need = np.asarray(rules.patch) + [1, 1, 1 + (0 if modality == "mr" else rules.look_ahead)]
+    patch = " x ".join(map(str, rules.patch))
+    volume = " x ".join(map(str, shape))
+    if np.any(np.asarray(shape) < need):
+        return (f"{LARGER}: patch {patch} needs a volume of at least "
+                f"{' x '.join(map(str, need))} voxels (a corner margin and the test's "
+                f"look-ahead slices), this one is {volume}; choose a smaller --patch")
+    return f"{NO_ROOM}: patch {patch} in a volume of {volume} voxels"
+
+
 def find_candidates(volume: np.ndarray, rng: np.random.Generator, rules: CoordinateRules,
                     modality: str = "ct") -> tuple[np.ndarray, np.ndarray, str]:
     """Draw ``rules.trials`` corners in the reference volume and keep those that pass.
@@ -221,9 +238,7 @@ def find_candidates(volume: np.ndarray, rng: np.random.Generator, rules: Coordin
     """
     lo, hi = corner_bounds(volume.shape, rules)
     if np.any(hi < lo):
-        return (np.zeros((0, 3), np.int64), np.zeros(0),
-                f"volume {tuple(volume.shape)} too small for patch {tuple(rules.patch)} "
-                "within the borders")
+        return np.zeros((0, 3), np.int64), np.zeros(0), too_small(volume.shape, rules, modality)
     corners = draw_corners(rng, lo, hi, rules.trials)
     scores = cube_scores(volume, corners, rules, modality)
     keep = accepted(scores, rules)

@@ -18,17 +18,20 @@ Features are stored in ``features.npz`` with the patient ids and splits.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import shutil
+import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from semantic_genesis.discovery.config import FEATURE_KINDS, DiscoverConfig, feature_key
-from semantic_genesis.manifests import CohortRecord, open_volume
+from semantic_genesis.manifests import CohortRecord, check_finite, open_volume
 from semantic_genesis.utils.atomic import atomic_path
 from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.outdir import disk_error
 from semantic_genesis.utils.progress import progress, say
 
 #: method.md §2.1: every volume is resized to this before the auto-encoder.
@@ -140,13 +143,33 @@ def resized_inputs(cohort_dir: str | Path, records: list[CohortRecord], path: st
         cached = np.load(path, mmap_mode="r")
         if cached.shape == want:
             return cached
-    with atomic_path(path, suffix=".npy") as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=want)
-        for i, rec in enumerate(progress(records, desc="resize for the auto-encoder")):
-            out[i] = resize_volume(open_volume(cohort_dir, rec), shape)
-        out.flush()
-        del out
+    try:
+        with atomic_path(path, suffix=".npy") as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=want)
+            try:
+                _reserve(tmp, out.nbytes)
+                for i, rec in enumerate(progress(records, desc="resize for the auto-encoder")):
+                    out[i] = resize_volume(open_volume(cohort_dir, rec), shape)
+                    if not np.isfinite(out[i]).all():
+                        check_finite(open_volume(cohort_dir, rec), cohort_dir, rec)
+                        raise SemgenError(f"volume of patient {rec.id} does not fit float16 "
+                                          "(values far outside [0, 1]); prepare it again",
+                                          Path(cohort_dir) / rec.file)
+                out.flush()
+            finally:
+                del out
+    except OSError as exc:
+        raise disk_error(exc, path) from None
     return np.load(path, mmap_mode="r")
+
+
+def _reserve(path: Path, nbytes: int) -> None:
+    """Give the last ``nbytes`` of the (sparse) memory-mapped file at ``path`` (its data, after
+    the .npy header) their disk blocks now, so that a full disk is an ``OSError`` (ENOSPC)
+    here rather than a bus error (SIGBUS) at the first write into a page with no block."""
+    with open(path, "r+b") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        os.posix_fallocate(fh.fileno(), size - nbytes, nbytes)
 
 
 def pooled_features(encode, inputs: np.ndarray, batch: int = 2, device: str = "cpu",
@@ -183,10 +206,10 @@ def cached_features(config: DiscoverConfig, cohort_dir: Path, out_dir: Path,
     """``out_dir/features.npz`` when it was made with these settings from this cohort, else the
     features of ``config.features`` computed and saved there (and ``autoencoder.pt``)."""
     path, key = out_dir / FEATURES_NPZ, feature_key(config, fingerprint)
-    if path.is_file():
-        cached, cached_key = load_features(path)
-        if cached_key == key and cached.ids == [r.id for r in records]:
-            return cached
+    cached, cached_key = _cached(path)
+    if (cached is not None and cached_key == key and cached.ids == [r.id for r in records]
+            and np.isfinite(cached.features).all()):
+        return cached
     if config.features not in FEATURE_KINDS:
         feats = read_feature_file(config.features, records)
     else:
@@ -195,13 +218,33 @@ def cached_features(config: DiscoverConfig, cohort_dir: Path, out_dir: Path,
         inputs = resized_inputs(cohort_dir, records, cache, shape)
         if config.features == "ae":
             array = _train_autoencoder(config, inputs, records, out_dir, fingerprint, device)
+            source = ("--features ae: the auto-encoder's features", out_dir / "autoencoder.pt")
         else:
             array = encoder_features(config.encoder_checkpoint, inputs, config.ae_batch, device)
+            source = ("--features encoder: this checkpoint's features",
+                      Path(config.encoder_checkpoint or ""))
         del inputs
-        shutil.rmtree(cache.parent, ignore_errors=True)
+        cache.unlink(missing_ok=True)  # only the file written above: the folder may hold more
+        with contextlib.suppress(OSError):
+            cache.parent.rmdir()
+        if not np.isfinite(array).all():
+            raise SemgenError(f"{source[0]} contain NaN or infinite values (training diverged "
+                              "or the weights hold NaN); neighbours would be meaningless. Try "
+                              "a lower --ae-lr or another checkpoint", source[1])
         feats = Features([r.id for r in records], array, [r.split for r in records])
     save_features(path, feats, key)
     return feats
+
+
+def _cached(path: Path) -> tuple[Features | None, str]:
+    """``features.npz`` of an earlier run, or ``(None, "")`` when absent or unreadable (it is
+    then computed again and replaced: discover wrote it)."""
+    if not path.is_file():
+        return None, ""
+    try:
+        return load_features(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None, ""
 
 
 def _train_autoencoder(config: DiscoverConfig, inputs: np.ndarray, records: list[CohortRecord],

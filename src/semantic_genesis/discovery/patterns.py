@@ -9,6 +9,7 @@ either way it is recorded in ``discover.json``.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,14 +69,38 @@ def _central_slice(cohort_dir: str | Path, record: CohortRecord, r: PatternRecor
                       dtype=np.float32)
 
 
+TITLE = ("Discovered classes, one per row: central slice of the reference crop (ref), its "
+         "nearest training (t<rank>) and validation (v<rank>) neighbours")
+TITLE_PT = 7
+
+
+def _title(fig_w: float) -> tuple[str, float]:
+    """The montage title wrapped to a figure ``fig_w`` inches wide (a montage of one or two
+    narrow tiles must not cut its title off), and the height in inches its band needs."""
+    char_in = 0.62 * TITLE_PT / 72  # a generous average glyph width of the default font
+    lines = textwrap.wrap(TITLE, width=max(12, int((fig_w - 0.1) / char_in)))
+    return "\n".join(lines), 0.1 + len(lines) * 1.2 * TITLE_PT / 72 + 0.1
+
+
 def save_montage(path: str | Path, cohort_dir: str | Path, records: dict[str, CohortRecord],
                  rows: list[PatternRecord], max_classes: int = 12, n_neighbours: int = 5
                  ) -> Path | None:
     """``patterns.png``: a row per class (the first ``max_classes``), showing the central
     axial slice of the reference crop and of its ``n_neighbours`` nearest training neighbours
-    and nearest validation neighbour, so a person can see that a class is one pattern.
+    and nearest validation neighbour, so a person can see that a class is one pattern
+    (:func:`montage_figure`); None when there is nothing to show."""
+    fig = montage_figure(cohort_dir, records, rows, max_classes, n_neighbours)
+    if fig is None:
+        return None
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=fig.dpi)
+    return Path(path)
 
-    The tiles are laid out in one mosaic image (one matplotlib axes, fast to draw)."""
+
+def montage_figure(cohort_dir: str | Path, records: dict[str, CohortRecord],
+                   rows: list[PatternRecord], max_classes: int = 12, n_neighbours: int = 5):
+    """The montage as a matplotlib ``Figure`` (see :func:`save_montage`): the tiles are laid
+    out in one mosaic image (one axes, fast to draw), one mosaic pixel per image pixel."""
     by_class: dict[int, list[PatternRecord]] = {}
     for r in rows:
         by_class.setdefault(r.cls, []).append(r)
@@ -88,8 +113,9 @@ def save_montage(path: str | Path, cohort_dir: str | Path, records: dict[str, Co
         val = sorted((r for r in by_class[c] if r.split == "val"), key=lambda r: r.rank)
         panels.append(train[:n_neighbours + 1] + val[:1])
     # tiles are enlarged to at least 96 px so that their two-line labels fit above them;
-    # one mosaic pixel is one image pixel (dpi below), and the title gets its own band
-    dpi, min_tile, label, title_in = 120, 96, 26, 0.45
+    # one mosaic pixel is one image pixel (dpi below), and the title gets its own band,
+    # wrapped to the figure's width
+    dpi, min_tile, label = 120, 96, 26
     zoom = max(1, -(-min_tile // max(rows[0].size[0], rows[0].size[1])))
     tile_w, tile_h = rows[0].size[0] * zoom, rows[0].size[1] * zoom
     gap = max(4, tile_w // 16)
@@ -108,8 +134,10 @@ def save_montage(path: str | Path, cohort_dir: str | Path, records: dict[str, Co
 
     height, width = mosaic.shape
     side_in = 0.3  # the "class c" labels left of the rows
-    fig_w, fig_h = width / dpi + side_in, height / dpi + title_in
-    fig = Figure(figsize=(fig_w, fig_h))
+    fig_w = width / dpi + side_in
+    title, title_in = _title(fig_w)
+    fig_h = height / dpi + title_in
+    fig = Figure(figsize=(fig_w, fig_h), dpi=dpi)
     ax = fig.add_axes((side_in / fig_w, 0.0, width / dpi / fig_w, height / dpi / fig_h))
     ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
@@ -118,9 +146,5 @@ def save_montage(path: str | Path, cohort_dir: str | Path, records: dict[str, Co
     for i, c in enumerate(shown):
         ax.text(-gap, i * (tile_h + label + gap) + label + tile_h / 2, f"class {c}",
                 rotation=90, va="center", ha="right", fontsize=7)
-    fig.suptitle("Discovered classes, one per row: central slice of the reference crop (ref),\n"
-                 "its nearest training (t<rank>) and validation (v<rank>) neighbours",
-                 fontsize=7, y=1 - 0.05 / fig_h, va="top")
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=dpi)
-    return Path(path)
+    fig.suptitle(title, fontsize=TITLE_PT, y=1 - 0.05 / fig_h, va="top", linespacing=1.2)
+    return fig

@@ -18,38 +18,45 @@ replaced by the next one and reported. Every rank assembles the same classes; ra
 
 from __future__ import annotations
 
-import json
-import shutil
+import contextlib
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from semantic_genesis.discovery import coordinates as coords
 from semantic_genesis.discovery.config import DiscoverConfig, resolved, result_key
-from semantic_genesis.discovery.features import FEATURES_NPZ, Features, cached_features
-from semantic_genesis.discovery.neighbours import build_index, find_neighbours
+from semantic_genesis.discovery.features import FEATURES_NPZ, cached_features
 from semantic_genesis.discovery.patterns import DiscoveredClass, instances, save_montage
+from semantic_genesis.discovery.references import (
+    PARTS,
+    References,
+    modality_of,
+    read_part,
+    reason_counts,
+    shortfalls,
+)
 from semantic_genesis.manifests import (
     COHORT_CSV,
     DISCOVER_JSON,
+    PATTERNS_CSV,
     ClassRecord,
     CohortRecord,
     cohort_fingerprint,
-    open_volume,
     read_cohort,
     write_classes,
     write_patterns,
 )
-from semantic_genesis.utils.atomic import write_json
+from semantic_genesis.utils.atomic import TMP_PREFIX, write_json
 from semantic_genesis.utils.config import save_config, to_dict
-from semantic_genesis.utils.dist import barrier, is_main, rank, world_size
+from semantic_genesis.utils.dist import barrier, is_main, world_size
 from semantic_genesis.utils.errors import SemgenError
-from semantic_genesis.utils.progress import progress, say
+from semantic_genesis.utils.outdir import claim_output
+from semantic_genesis.utils.progress import say
 from semantic_genesis.utils.provenance import run_info
-from semantic_genesis.utils.seed import derive_rng
 
-PARTS = "classes"
 CONFIG_YAML = "discover-config.yaml"
 
 
@@ -59,7 +66,8 @@ class DiscoverWarning(UserWarning):
 
 @dataclass
 class DiscoverResult:
-    """What ``discover`` produced (the files are in ``out_dir``)."""
+    """What ``discover`` produced (the files are in ``out_dir``). ``k_train`` is the real K:
+    the fewest training instances any class got from the neighbour search."""
 
     out_dir: Path
     n_classes: int
@@ -72,6 +80,9 @@ class DiscoverResult:
     skipped_neighbours: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    fewer_classes: dict = field(default_factory=dict)
+    neighbour_shortfalls: list[dict] = field(default_factory=list)
+    automatic: list[str] = field(default_factory=list)
 
 
 def _warn(notes: list[str], message: str) -> None:
@@ -90,101 +101,34 @@ def _device(name: str) -> str:
 
 
 def _prepare_out(out_dir: Path, key: str, overwrite: bool) -> None:
-    """Refuse (or, with ``overwrite``, clear) part files made with other settings or data."""
+    """Remove temporaries of killed runs, and refuse (or, with ``overwrite``, remove) part
+    files made with other settings or data. Only files this verb writes are touched."""
     parts = out_dir / PARTS
+    if is_main():
+        for folder in (out_dir, parts, out_dir / ".cache"):
+            for tmp in folder.glob(TMP_PREFIX + "*") if folder.is_dir() else ():
+                tmp.unlink(missing_ok=True)
     stale = [p for p in sorted(parts.glob("ref-*.json"))
-             if _read_part(p).get("key") != key] if parts.is_dir() else []
+             if read_part(p).get("key") != key] if parts.is_dir() else []
     if stale and not overwrite:
         raise SemgenError("holds classes discovered with other settings or another cohort; "
                           "use another --out or pass --overwrite", out_dir)
     if stale and is_main():
-        shutil.rmtree(parts)
+        for p in stale:
+            p.unlink(missing_ok=True)
+        say(f"--overwrite: removed {len(stale)} part file(s) made with other settings")
     barrier()
 
 
-def _read_part(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-class _References:
-    """Computes and reads the part file of each reference ``j`` (module docstring)."""
-
-    def __init__(self, config: DiscoverConfig, cohort_dir: Path, out_dir: Path,
-                 train: list[CohortRecord], val: list[CohortRecord], feats: Features,
-                 k_train: int, k_val: int, key: str) -> None:
-        self.config, self.cohort_dir, self.dir, self.key = config, cohort_dir, out_dir / PARTS, key
-        self.train, self.val, self.k_train, self.k_val = train, val, k_train, k_val
-        row = {pid: i for i, pid in enumerate(feats.ids)}
-        self.train_x = feats.features[[row[r.id] for r in train]]
-        self.val_x = feats.features[[row[r.id] for r in val]]
-        self.indexes = (build_index(self.train_x, config.index),
-                        build_index(self.val_x, config.index) if len(val) else None)
-        self.order = derive_rng(config.seed, "references").permutation(len(train))
-        self.rules = config.rules()
-
-    def path(self, j: int) -> Path:
-        return self.dir / f"ref-{j:05d}.json"
-
-    def get(self, j: int) -> dict:
-        part = _read_part(self.path(j))
-        return part if part.get("key") == self.key else self.compute(j)
-
-    def compute(self, j: int) -> dict:
-        ref_row = int(self.order[j])
-        ref = self.train[ref_row]
-        nb = find_neighbours(ref_row, self.train_x, self.val_x, self.k_train, self.k_val,
-                             indexes=self.indexes)
-        modality = "mr" if ref.modality.lower() == "mr" else "ct"
-        corners, scores, reason = coords.find_candidates(
-            open_volume(self.cohort_dir, ref), derive_rng(self.config.seed, "reference", j),
-            self.rules, modality)
-        part = {"key": self.key, "unit": j, "patient_id": ref.id, "modality": modality,
-                "candidates": corners.tolist(), "scores": scores.tolist(), "reason": reason,
-                "train": [[self.train[i].id, float(d)] for i, d in zip(nb.train, nb.train_dist,
-                                                                      strict=True)],
-                "val": [[self.val[i].id, float(d)] for i, d in zip(nb.val, nb.val_dist,
-                                                                  strict=True)]}
-        write_json(self.path(j), part)
-        return part
-
-
-def _assemble(refs: _References, n_classes: int, min_distance: float, notes: list[str]
-              ) -> tuple[list[DiscoveredClass], list[dict]]:
-    """Compute parts in waves (each rank its share) and walk them into classes."""
-    classes: list[DiscoveredClass] = []
-    skipped: list[dict] = []
-    j = 0
-    while len(classes) < n_classes and j < len(refs.order):
-        wave = list(range(j, min(j + n_classes - len(classes), len(refs.order))))
-        todo = [u for u in wave[rank()::world_size()] if not refs.path(u).is_file()
-                or _read_part(refs.path(u)).get("key") != refs.key]
-        for u in progress(todo, desc="references"):
-            refs.compute(u)
-        barrier()
-        for u in wave:
-            part = refs.get(u)
-            taken = [c.corner for c in classes]
-            pick = None if part["reason"] else coords.first_far_enough(
-                part["candidates"], taken, min_distance)
-            if pick is None:
-                why = part["reason"] or (f"all {len(part['candidates'])} corners that passed "
-                                         f"the test lie within {min_distance} voxels of earlier "
-                                         "classes")
-                skipped.append({"unit": u, "patient_id": part["patient_id"], "reason": why})
-                continue
-            classes.append(DiscoveredClass(
-                cls=len(classes), unit=u, patient_id=part["patient_id"],
-                corner=tuple(int(v) for v in part["candidates"][pick]),
-                score=float(part["scores"][pick]), train=tuple(p for p, _ in part["train"]),
-                val=tuple(p for p, _ in part["val"])))
-        j = wave[-1] + 1
-    if skipped:
-        _warn(notes, f"{len(skipped)} reference patient(s) had no valid coordinate and were "
-                     "replaced (see skipped_references in discover.json)")
-    return classes, skipped
+def _check_patch(train: list[CohortRecord], config: DiscoverConfig, cohort_dir: Path) -> None:
+    """Refuse at once a patch that no training volume can hold (before any feature work)."""
+    rules = config.rules()
+    if not any((np.subtract(*coords.corner_bounds(r.shape, rules)[::-1]) >= 0).all()
+               for r in train):
+        largest = max(train, key=lambda r: r.shape[0] * r.shape[1] * r.shape[2])
+        raise SemgenError(f"{coords.too_small(largest.shape, rules, modality_of(largest))} "
+                          f"(the largest training volume, patient {largest.id})",
+                          cohort_dir / COHORT_CSV)
 
 
 def discover(cohort_dir: str | Path, out_dir: str | Path, config: DiscoverConfig | None = None,
@@ -193,24 +137,43 @@ def discover(cohort_dir: str | Path, out_dir: str | Path, config: DiscoverConfig
 
     Writes ``patterns.csv``, ``classes.csv``, ``discover.json``, ``features.npz``,
     ``autoencoder.pt`` (features ``ae``), ``discover-config.yaml`` and ``patterns.png`` to
-    ``out_dir``. Re-running in the same folder resumes (finished references are kept).
+    ``out_dir``, which must be new, empty or made by ``discover`` before (it is locked while
+    the run writes; the cohort may not lie inside it). Re-running in the same folder resumes
+    (finished references are kept). The neighbours of a reference patient come only from its
+    own modality.
 
     Raises:
-        SemgenError: not a cohort, no training patients, settings that cannot work, the folder
-            holds results of other settings (unless ``overwrite``), or no reference patient
-            has a valid coordinate.
+        SemgenError: not a cohort (or a malformed cohort.csv), no training patients, settings
+            that cannot work, a patch no volume can hold, a volume with NaNs, the folder is not
+            discover's or is in use, holds results of other settings (unless ``overwrite``),
+            or no reference patient has a valid coordinate.
     """
-    t0 = time.perf_counter()
     cohort_dir, out_dir = Path(cohort_dir).resolve(), Path(out_dir).resolve()
     config = config or DiscoverConfig()
     config.check()
     records = sorted(read_cohort(cohort_dir), key=lambda r: r.id)
     train = [r for r in records if r.split == "train"]
-    val = [r for r in records if r.split == "val"]
     if not train:
         raise SemgenError("no training patients (split 'train')", cohort_dir / COHORT_CSV)
+    _check_patch(train, config, cohort_dir)
+    inputs = [cohort_dir] + [p for p in (config.features, config.encoder_checkpoint)
+                             if p and Path(p).exists()]
+    claim = claim_output(out_dir, "discover", inputs=inputs,
+                         legacy=(DISCOVER_JSON, PATTERNS_CSV), settings=to_dict(config)
+                         ) if is_main() else contextlib.nullcontext()
+    with claim:
+        return _discover(cohort_dir, out_dir, config, records, overwrite)
+
+
+def _discover(cohort_dir: Path, out_dir: Path, config: DiscoverConfig,
+              records: list[CohortRecord], overwrite: bool) -> DiscoverResult:
+    t0 = time.perf_counter()
+    train = [r for r in records if r.split == "train"]
+    val = [r for r in records if r.split == "val"]
     device = _device(config.device)
-    config = resolved(config, device.startswith("cuda"))
+    config, automatic = resolved(config, device.startswith("cuda"))
+    for line in automatic:
+        say(line)
     fingerprint = cohort_fingerprint(records)
     key = result_key(config, fingerprint)
     notes: list[str] = []
@@ -234,36 +197,61 @@ def discover(cohort_dir: str | Path, out_dir: str | Path, config: DiscoverConfig
         _warn(notes, f"only {len(val)} validation patients: {k_val} instead of "
                      f"{config.val_instances} validation instances per class")
     n_classes = min(config.n_classes, len(train))
-    if n_classes < config.n_classes:
-        _warn(notes, f"only {len(train)} training patients, each a reference once: at most "
-                     f"{n_classes} of the {config.n_classes} classes")
 
     t = time.perf_counter()
-    refs = _References(config, cohort_dir, out_dir, train, val, feats, k_train, k_val, key)
-    classes, skipped_refs = _assemble(refs, n_classes, config.min_distance, notes)
+    refs = References(config, cohort_dir, out_dir, train, val, feats, k_train, k_val, key)
+    if len(refs.groups) > 1:
+        _warn(notes, f"the cohort mixes modalities ({', '.join(refs.groups)}): the neighbours "
+                     "of each reference come only from its own modality")
+    classes, skipped_refs = refs.assemble(n_classes)
     timings["references_s"] = time.perf_counter() - t
+    fewer = _fewer_classes(config, len(train), classes, skipped_refs, notes)
     if not classes:
-        reasons = sorted({s["reason"].split(" (")[0] for s in skipped_refs})
-        raise SemgenError(f"no reference patient has a valid coordinate ({'; '.join(reasons)});"
-                          " try a smaller --patch or a larger --max-tissue", cohort_dir)
-    if len(classes) < config.n_classes and n_classes == config.n_classes:
-        _warn(notes, f"found {len(classes)} of {config.n_classes} classes: the other "
-                     "reference patients had no valid coordinate")
+        reasons = "; ".join(f"{n} x {why}" for why, n in fewer["reasons"].items())
+        detail = f" (e.g. {skipped_refs[0]['reason']})" if skipped_refs else ""
+        raise SemgenError(f"no reference patient has a valid coordinate: {reasons}{detail}; "
+                          "try a smaller --patch or a larger --max-tissue", cohort_dir)
 
     by_id = {r.id: r for r in records}
+    short = shortfalls(classes, k_train, k_val, {r.id: modality_of(r) for r in records})
+    if short:
+        k_train, k_val = min(len(c.train) for c in classes), min(len(c.val) for c in classes)
+        _warn(notes, f"{len(short)} class(es) have fewer neighbours than asked (too few "
+                     f"patients of their modality): K = {k_train} train, {k_val} val for some "
+                     "(see neighbour_shortfalls in discover.json)")
     rows, skipped_nb, clamped = instances(classes, by_id, tuple(config.patch),
                                           config.small_neighbours)
     if skipped_nb:
         _warn(notes, f"{len(skipped_nb)} neighbour crop(s) do not fit their volume and were "
-                     "skipped (see skipped_neighbours in discover.json)")
+                     "skipped (see skipped_neighbours in discover.json; --small-neighbours "
+                     "clamp moves such crops inside instead)")
     result = DiscoverResult(out_dir, len(classes), len(rows), k_train, k_val,
                             feats.features.shape[1], classes, skipped_refs, skipped_nb, notes,
-                            timings)
+                            timings, fewer, short, automatic)
     if is_main():
         _write_outputs(result, config, cohort_dir, by_id, rows, clamped, fingerprint, t0)
     barrier()
     say(f"discovered {len(classes)} classes, {len(rows)} patterns -> {out_dir}")
     return result
+
+
+def _fewer_classes(config: DiscoverConfig, n_train: int, classes: list[DiscoveredClass],
+                   skipped: list[dict], notes: list[str]) -> dict:
+    """Why fewer classes than asked were found, as per-reason counts (warned and returned)."""
+    reasons = reason_counts(skipped)
+    if n_train < config.n_classes:
+        reasons[f"only {n_train} training patients, each a reference once"] = (
+            config.n_classes - n_train)
+    if len(classes) >= config.n_classes:
+        return {}
+    why = "; ".join(f"{n} x {why}" for why, n in reasons.items())
+    if any("air test" in r for r in reasons):
+        why += (" (the air test wants air or lung in the cube, as in chest CT: other anatomy, "
+                "e.g. a head, rarely passes it)")
+    if classes:
+        _warn(notes, f"found {len(classes)} of {config.n_classes} classes: {why} (see "
+                     "fewer_classes and skipped_references in discover.json)")
+    return {"requested": config.n_classes, "found": len(classes), "reasons": reasons}
 
 
 def _write_outputs(result: DiscoverResult, config: DiscoverConfig, cohort_dir: Path,
@@ -292,9 +280,13 @@ def _write_outputs(result: DiscoverResult, config: DiscoverConfig, cohort_dir: P
         "n_classes": result.n_classes, "patch": list(config.patch),
         "n_classes_requested": config.n_classes, "n_patterns": result.n_patterns,
         "k_train": result.k_train, "k_val": result.k_val,
+        "k_train_requested": config.instances, "k_val_requested": config.val_instances,
         "features": {"source": config.features, "file": FEATURES_NPZ,
                      "dim": result.feature_dim},
-        "config": to_dict(config), "warnings": result.warnings,
+        "config": to_dict(config), "automatic": result.automatic,
+        "neighbours": "from the reference patient's own modality only",
+        "warnings": result.warnings, "fewer_classes": result.fewer_classes,
+        "neighbour_shortfalls": result.neighbour_shortfalls,
         "skipped_references": result.skipped_references,
         "skipped_neighbours": result.skipped_neighbours, "clamped_neighbours": clamped,
         "timings": result.timings, "world_size": world_size(), "run_info": run_info()})
