@@ -76,8 +76,16 @@ def write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
+class _Stream:
+    """A file numpy sees as a plain stream, so it writes through Python's ``write`` (a full disk
+    is then ``OSError(ENOSPC)``) rather than ``ndarray.tofile`` (a short write without errno)."""
+
+    def __init__(self, fh: Any) -> None:
+        self.write = fh.write
+
+
 def save_npy_atomic(path: str | Path, array: np.ndarray) -> Path:
     """Save ``array`` as ``.npy`` atomically (the result can be memory-mapped)."""
     with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(array))
+        np.lib.format.write_array(_Stream(fh), np.ascontiguousarray(array), allow_pickle=False)
     return Path(path)
