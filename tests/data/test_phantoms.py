@@ -227,14 +227,45 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "1 phantom patients" in capsys.readouterr().out
     assert _array(out / "images" / "phantom-0000.nii.gz").shape == (48, 48, 32)
     assert main(["phantoms", "--out", str(out), "--n", "0"]) == 2
-    assert "n must be at least 1" in capsys.readouterr().err
+    assert "n = 0: must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--workers", "0", "workers = 0: must be at least 1"),
+    ("--negatives", "-5", "negatives = -5: must be at least 0"),
+    ("--seed", "-1", "seed = -1: must be at least 0"),
+])
+def test_nonsense_options_are_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
+) -> None:
+    out = tmp_path / "o"
+    assert main(["phantoms", "--out", str(out), "--n", "1", flag, value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not out.exists()
+
+
+def test_a_folder_of_user_files_is_refused_and_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "mine"
+    (out / "images").mkdir(parents=True)
+    (out / "images" / "phantom-0007.nii.gz").write_bytes(b"the user's scan")
+    args = ["phantoms", "--out", str(out), "--n", "1", "--shape", "32", "32", "24",
+            "--spacing", "10", "10", "12", "--workers", "1"]
+    assert main(args) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert (out / "images" / "phantom-0007.nii.gz").read_bytes() == b"the user's scan"
+    assert sorted(p.name for p in out.rglob("*")) == ["images", "phantom-0007.nii.gz"]
 
 
 def test_bad_config_is_one_clear_error() -> None:
     with pytest.raises(SemgenError, match="spacing"):
         PhantomConfig(spacing=(1.0, 0.0, 1.0)).validate()
-    with pytest.raises(SemgenError, match="too small"):
-        PhantomConfig(shape=(8, 8, 8)).validate()
+    with pytest.raises(SemgenError, match="shape = .*at least 16"):
+        PhantomConfig(shape=(8, 8, 8))
+    with pytest.raises(SemgenError, match="too small"):  # the default shape of a coarse grid
+        PhantomConfig(spacing=(20.0, 20.0, 20.0))
 
 
 @pytest.mark.slow

@@ -130,3 +130,17 @@ def test_real_ct_prepares_to_its_native_geometry(samples: dict[str, Path], tmp_p
     assert record.modality == "ct"
     volume = np.load(tmp_path / "cohort" / record.file, mmap_mode="r")
     assert volume.shape == (512, 512, 48) and volume.min() >= 0.0 and volume.max() <= 1.0
+
+
+def test_out_holding_user_files_is_refused_before_any_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Copying into a folder of the user's files would replace a file named like a sample."""
+    _offline(monkeypatch)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "lung1_image.nrrd").write_bytes(b"the user's own scan")
+    assert main(["samples", "--out", str(out), "--cache", str(tmp_path / "cache")]) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert (out / "lung1_image.nrrd").read_bytes() == b"the user's own scan"
+    assert sorted(p.name for p in out.iterdir()) == ["lung1_image.nrrd"]

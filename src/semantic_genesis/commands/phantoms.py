@@ -13,7 +13,9 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder")
+    """The options of ``semgen phantoms``."""
+    parser.add_argument("--out", required=True, help="output folder (new, empty, or an earlier "
+                        "phantoms run's: its patients are reused)")
     parser.add_argument("--n", type=int, default=32, help="number of patients")
     parser.add_argument("--seed", type=int, default=0, help="cohort seed")
     parser.add_argument(
@@ -48,14 +50,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="nodules per patient",
     )
     parser.add_argument(
-        "--negatives", type=int, default=20, help="false-positive candidates per patient"
+        "--negatives", type=int, default=20, help="false-positive candidates per patient (>= 0)"
     )
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (>= 1; default: one per CPU)")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``semgen phantoms``: the config is checked, then ``--out`` claimed, then written."""
     from semantic_genesis.data.phantoms import PhantomConfig, generate_phantoms
     from semantic_genesis.manifests import read_csv
+    from semantic_genesis.utils.config import to_dict
+    from semantic_genesis.utils.outdir import claim_output
 
     config = PhantomConfig(
         n=args.n,
@@ -67,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
         negatives=args.negatives,
         workers=args.workers,
     )
-    generate_phantoms(args.out, config)
+    with claim_output(args.out, "phantoms", legacy=("phantoms.json", "patients.csv"),
+                      settings=to_dict(config)):
+        generate_phantoms(args.out, config)
     n_nod = len(read_csv(os.path.join(args.out, "annotations.csv"), []))
     n_cand = len(read_csv(os.path.join(args.out, "candidates.csv"), []))
     shape = "x".join(map(str, config.grid_shape()))

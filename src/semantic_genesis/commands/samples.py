@@ -9,8 +9,10 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``semgen samples``."""
     parser.add_argument(
-        "--out", default=None, help="copy the files here (default: only fill the cache)"
+        "--out", default=None, help="copy the files here: a new, empty or earlier samples "
+        "folder (default: only fill the cache)"
     )
     parser.add_argument(
         "--cache",
@@ -25,14 +27,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``semgen samples``; a user folder (``--out``) is claimed like every verb's."""
+    import contextlib
     from pathlib import Path
 
     from semantic_genesis.data.samples import copy_samples, fetch_samples, mni152
+    from semantic_genesis.utils.outdir import claim_output
 
-    paths = copy_samples(args.out, args.cache) if args.out else fetch_samples(args.cache)
-    if args.mni152:
-        mni_dir = Path(args.out) / "mni152" if args.out else None
-        paths.update({f"mni152_{k}": v for k, v in mni152(mni_dir).items()})
+    claim = (
+        claim_output(args.out, "samples", inputs=[args.cache] if args.cache else [],
+                     legacy=("NOTICE.txt",), settings={"mni152": args.mni152})
+        if args.out else contextlib.nullcontext()
+    )
+    with claim:
+        paths = copy_samples(args.out, args.cache) if args.out else fetch_samples(args.cache)
+        if args.mni152:
+            mni_dir = Path(args.out) / "mni152" if args.out else None
+            paths.update({f"mni152_{k}": v for k, v in mni152(mni_dir).items()})
     for name, path in paths.items():
         print(f"{name}\t{path}")
     return 0

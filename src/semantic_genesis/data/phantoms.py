@@ -39,7 +39,8 @@ from semantic_genesis.data.anatomy import NOMINAL_FOV_MM
 from semantic_genesis.data.patient import PhantomPatient, make_patient, patient_id
 from semantic_genesis.manifests import read_csv, write_csv
 from semantic_genesis.utils.atomic import write_json
-from semantic_genesis.utils.config import to_dict
+from semantic_genesis.utils.config import setting, to_dict
+from semantic_genesis.utils.config import validate as check_fields
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import progress, say
 
@@ -92,18 +93,24 @@ class PhantomConfig:
         workers: processes (1 = in this process).
     """
 
-    n: int = 32
-    seed: int = 0
-    spacing: tuple[float, float, float] = (1.5, 1.5, 2.0)
-    shape: tuple[int, int, int] | None = None
-    families: int = 0
-    nodules: tuple[int, int] = (1, 3)
-    nodule_diameter_mm: tuple[float, float] = (3.0, 30.0)
-    part_solid_fraction: float = 0.35
-    negatives: int = 20
-    noise_hu: tuple[float, float] = (12.0, 30.0)
-    blur_mm: float = 0.7
-    workers: int = 1
+    n: int = setting(32, ge=1, help="number of patients")
+    seed: int = setting(0, ge=0, help="the cohort seed")
+    spacing: tuple[float, float, float] = setting((1.5, 1.5, 2.0), gt=0, le=20,
+                                                  help="voxel size (mm)")
+    shape: tuple[int, int, int] | None = setting(None, ge=16, le=2048, help="grid size")
+    families: int = setting(0, ge=0, help="0, or F families of near-identical anatomy")
+    nodules: tuple[int, int] = setting((1, 3), ge=0, le=50, help="(min, max) per patient")
+    nodule_diameter_mm: tuple[float, float] = setting((3.0, 30.0), gt=0, le=100,
+                                                      help="(min, max) diameter")
+    part_solid_fraction: float = setting(0.35, ge=0, le=1, help="share with a ground-glass rim")
+    negatives: int = setting(20, ge=0, le=10000, help="false-positive candidates per patient")
+    noise_hu: tuple[float, float] = setting((12.0, 30.0), ge=0, help="(min, max) noise std")
+    blur_mm: float = setting(0.7, ge=0, help="sigma of the point-spread function")
+    workers: int = setting(1, ge=1, help="processes (1 = in this process)")
+
+    def __post_init__(self) -> None:
+        """Check every field before any work (CLI, YAML, Python alike)."""
+        self.validate()
 
     def grid_shape(self) -> tuple[int, int, int]:
         """``shape``, or the nominal field of view divided by ``spacing``."""
@@ -113,10 +120,8 @@ class PhantomConfig:
         return x, y, z
 
     def validate(self) -> None:
-        if self.n < 1:
-            raise SemgenError(f"n must be at least 1, got {self.n}")
-        if len(self.spacing) != 3 or min(self.spacing) <= 0:
-            raise SemgenError(f"spacing must be three positive numbers, got {self.spacing}")
+        """Types and ranges of every field, then what the fields must agree on."""
+        check_fields(self)
         if min(self.grid_shape()) < 16:
             raise SemgenError(f"shape {self.grid_shape()} is too small (at least 16 voxels)")
         lo, hi = self.nodule_diameter_mm
@@ -124,6 +129,8 @@ class PhantomConfig:
             raise SemgenError(f"nodule_diameter_mm must be 0 < min <= max, got {lo, hi}")
         if not 0 <= self.nodules[0] <= self.nodules[1]:
             raise SemgenError(f"nodules must be 0 <= min <= max, got {self.nodules}")
+        if not self.noise_hu[0] <= self.noise_hu[1]:
+            raise SemgenError(f"noise_hu must be min <= max, got {self.noise_hu}")
 
     def fingerprint(self) -> str:
         """Hash of everything that decides the output (not ``workers``)."""
