@@ -13,6 +13,7 @@ the slow test reuse :func:`run_experiment`. Outputs in ``out_dir``: ``phantoms-p
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from typing import Any
 from semantic_genesis.finetune.grid import BenchmarkResult, benchmark_config_from_dict
 from semantic_genesis.utils.atomic import write_json
 from semantic_genesis.utils.config import from_dict, read_yaml, save_config
+from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.names import safe_name
 from semantic_genesis.utils.progress import say
 
 
@@ -37,13 +40,57 @@ class ExperimentConfig:
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> PretrainConfig
     benchmark: dict[str, Any] = field(default_factory=dict)  # BenchmarkConfig (no inits)
 
+    def __post_init__(self) -> None:
+        """Each stage's section is a mapping; method names become folders (safe names)."""
+        for f in dataclasses.fields(self):
+            if not isinstance(getattr(self, f.name), dict):
+                raise SemgenError(f"ExperimentConfig.{f.name} = {getattr(self, f.name)!r}: "
+                                  "must be a mapping of that stage's settings")
+        for name, method in self.methods.items():
+            safe_name(name, "methods (name)")
+            if not isinstance(method, dict):
+                raise SemgenError(f"ExperimentConfig.methods.{name} must be a mapping")
+
 
 def load_experiment_config(path: str | Path = "experiment-phantom") -> ExperimentConfig:
-    """Read an experiment YAML file, or a shipped one by name."""
+    """Read an experiment YAML file, or a shipped one by name; every stage's settings are
+    checked at once (:func:`check_stages`)."""
     from semantic_genesis.finetune.recipes import find_config
 
     path = find_config(path)
-    return from_dict(ExperimentConfig, read_yaml(path, "experiment config"), source=path)
+    try:
+        config = from_dict(ExperimentConfig, read_yaml(path, "experiment config"), source=path)
+    except SemgenError as exc:
+        raise (SemgenError(exc.reason, path) if exc.path is None else exc) from None
+    check_stages(config, path)
+    return config
+
+
+def check_stages(config: ExperimentConfig, source: str | Path | None = None) -> None:
+    """Build every stage's config once, so a bad value anywhere is refused before the first
+    stage starts (not hours later, when its stage comes); errors name ``source`` and the
+    section."""
+    from semantic_genesis.cohort import PrepareConfig
+    from semantic_genesis.data.phantoms import PhantomConfig
+    from semantic_genesis.discovery import DiscoverConfig
+    from semantic_genesis.engine import PretrainConfig
+
+    inits = {"scratch": "scratch", **{name: f"{name}.pt" for name in config.methods}}
+    checks = [
+        ("pretrain_phantoms", lambda: from_dict(PhantomConfig, config.pretrain_phantoms)),
+        ("target_phantoms", lambda: from_dict(PhantomConfig, config.target_phantoms)),
+        ("prepare", lambda: from_dict(PrepareConfig, config.prepare)),
+        ("discover", lambda: from_dict(DiscoverConfig, config.discover)),
+        ("benchmark", lambda: benchmark_config_from_dict({**config.benchmark, "inits": inits})),
+    ] + [
+        (f"methods.{name}", lambda m=method: from_dict(PretrainConfig, {**config.pretrain, **m}))
+        for name, method in config.methods.items()
+    ]
+    for section, check in checks:
+        try:
+            check()
+        except SemgenError as exc:
+            raise SemgenError(f"{section}: {exc.reason}", source) from None
 
 
 def _stage(out: Path, name: str, times: dict[str, float], fn, *args) -> Any:
@@ -79,6 +126,8 @@ def run_experiment(
 
     if not isinstance(config, ExperimentConfig):
         config = load_experiment_config(config)
+    else:
+        check_stages(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "experiment.yaml")
