@@ -85,6 +85,8 @@ def test_info_needs_a_checkpoint_or_system(capsys: pytest.CaptureFixture[str]) -
     assert "--system" in capsys.readouterr().err
     assert main(["info", "x.pt", "--system"]) == 2
     assert "x.pt: give either a checkpoint or --system" in capsys.readouterr().err
+    assert main(["info", "--system", "--width", "8", "--strict"]) == 2
+    assert "(--width, --strict)" in capsys.readouterr().err
 
 
 def test_export_still_needs_its_checkpoint(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,8 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`semgen demo [--out DIR] [--quick]`."""
-    parser.add_argument("--out", default="demo-output", help="output folder")
+    parser.add_argument("--out", default="demo-output",
+                        help="output folder: new, empty, or an earlier demo's (it resumes)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny settings: every stage in a few minutes")
 

@@ -125,6 +125,10 @@ def run(args: argparse.Namespace) -> int:
     if args.system:
         if args.checkpoint is not None:
             raise SemgenError("give either a checkpoint or --system, not both", args.checkpoint)
+        extra = [k for k in (*ARCH_OPTIONS, "strict") if getattr(args, k, None) not in (None, False)]
+        if extra:
+            names = ", ".join("--" + k.replace("_", "-") for k in extra)
+            raise SemgenError(f"--system takes no checkpoint options ({names})")
         info = system_info()
         if args.json:
             print(json.dumps(info, indent=2))
