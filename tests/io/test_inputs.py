@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +62,13 @@ def test_source_sha256_covers_raw_and_dicom_files(tmp_path):
     assert first == source_sha256(tmp_path / "s")
     np.save(tmp_path / "s" / "extra.npy", hu)
     assert source_sha256(tmp_path / "s") != first
+
+
+def test_pipes_and_devices_are_skipped_not_read(tmp_path):
+    """Reading a pipe or /dev/zero would never end: such inputs are skipped with the reason."""
+    os.mkfifo(tmp_path / "pipe.nii.gz")
+    scans, skipped = find_scans([tmp_path / "pipe.nii.gz", "/dev/zero"])
+    assert scans == []
+    assert [(s.input, s.reason.split(";")[0]) for s in skipped] == [
+        (str(tmp_path / "pipe.nii.gz"), "not a regular file (a device, pipe or socket)"),
+        ("/dev/zero", "not a regular file (a device, pipe or socket)")]

@@ -2,7 +2,8 @@
 
 Rules (documented in ``semgen prepare --help`` too):
 
-- A file given explicitly is always a scan, whatever its name.
+- A file given explicitly is always a scan, whatever its name (a device, pipe or socket is
+  skipped: reading it would never end).
 - A folder given explicitly is searched recursively (hidden entries and the output folder are
   skipped). A file with a scan suffix (.nii, .nii.gz, .mhd, .mha, .nrrd, .nhdr, .npy) is a
   scan; a sub-folder holding DICOM files (.dcm/.ima/.dicom, or the ``DICM`` marker) is one
@@ -107,6 +108,9 @@ def find_scans(inputs: list[str | Path], exclude: list[Path] | None = None
             found, skip = _walk(path, excluded)
             paths.extend(found or [path])
             skipped.extend(skip)
+        elif not path.is_file():  # reading a pipe or a device would never end
+            skipped.append(Skipped(str(path), "not a regular file (a device, pipe or socket); "
+                                              "give scan files or folders"))
         else:
             paths.append(path)
     unique = sorted({p.resolve(): p for p in paths}.values(), key=lambda p: str(p.resolve()))
