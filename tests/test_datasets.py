@@ -202,3 +202,46 @@ def test_depth_preserving_resize_equals_trilinear() -> None:
     ref = F.interpolate(cube[None], size=(32, 32, 16), mode="trilinear", align_corners=False)[0]
     assert fast.shape == (1, 32, 32, 16)
     torch.testing.assert_close(fast, ref, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("replace", "message"),
+    [
+        (lambda v: v.astype(np.float32) * 2000 - 1000, r"in \[0, 1\].*min -1000"),  # raw HU
+        (lambda v: np.where(v > 0.5, np.nan, v).astype(np.float16), "min nan"),
+        (lambda v: np.where(v > 0.5, np.inf, v).astype(np.float32), "max inf"),
+        (lambda v: v.astype(np.float64), "dtype float64, not float16/float32"),
+        (lambda v: (v * 1000).astype(np.int16), "int16"),
+        (lambda v: v[:, :, :-2], "shape"),
+    ],
+)
+def test_a_volume_breaking_the_cohort_contract_is_named(
+    replace, message: str, tmp_path: Path, synthetic_cohort
+) -> None:
+    """A volume replaced after discover (same cohort.csv, so the fingerprint still matches)."""
+    import shutil
+
+    cohort = shutil.copytree(synthetic_cohort, tmp_path / "cohort")
+    records = read_cohort(cohort)
+    make_patterns(tmp_path / "patterns", cohort, records)
+    target = cohort / records[0].file
+    np.save(target, replace(np.load(target)))
+    ds = PatternDataset(tmp_path / "patterns", "train", multires=False)
+    index = next(i for i in range(len(ds)) if ds.crop(i).patient_id == records[0].id)
+    with pytest.raises(SemgenError, match=message) as err:
+        ds[index]
+    assert str(target) in str(err.value)
+    other = next(i for i in range(len(ds)) if ds.crop(i).patient_id != records[0].id)
+    assert ds[other][0].shape == (1, *PATCH)  # the other volumes still pass
+
+
+def test_each_volume_is_checked_once_per_process(synthetic_patterns, monkeypatch) -> None:
+    import semantic_genesis.datasets as datasets
+
+    calls = []
+    real = datasets.check_volume
+    monkeypatch.setattr(datasets, "check_volume", lambda *a: calls.append(a[1]) or real(*a))
+    ds = PatternDataset(synthetic_patterns, "train", max_open=1)  # every item reopens a map
+    for i in range(len(ds)):
+        ds[i]
+    assert len(calls) == len(set(calls)) == 4  # the 4 training volumes, once each

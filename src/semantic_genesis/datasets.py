@@ -18,6 +18,11 @@ Items (design.md, method.md §2.5):
   the volume is shifted inside it (and shrunk if the volume is smaller than the crop);
   :meth:`PatternDataset.crop` reports ``shifted`` for such items.
 
+Every volume is checked against the cohort contract the first time a process opens it (one
+pass over its memory map, remembered): a float16/float32 array of the shape ``cohort.csv``
+gives (``open_volume`` checks the shape), with every value finite and in [0, 1]. A volume replaced after ``discover`` (by raw HU,
+say) is one error naming the file instead of a run that trains at loss 2.5e4.
+
 Randomness (the multi-resolution draw, and the ``transform``'s generator) comes from
 ``(seed, epoch, index)`` only, so items are the same whatever the number of DataLoader workers,
 and differ between epochs once :meth:`PatternDataset.set_epoch` is called (the epoch lives in
@@ -54,6 +59,8 @@ REFERENCE_PATCH = 64  # the multi-resolution numbers below are for a 64-voxel in
 MULTIRES_SIDE = (50, 79)  # method.md §2.5, inclusive
 MULTIRES_JITTER = (-10, 9)  # inclusive
 SPLITS = {"train": "train", "val": "val", "validation": "val"}
+#: dtypes `semgen prepare` writes volumes in
+VOLUME_DTYPES = (np.dtype(np.float16), np.dtype(np.float32))
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,7 @@ class PatternDataset(Dataset):
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_pid = os.getpid()
+        self._checked: set[int] = set()  # patients whose volume passed check_volume
 
     def _load_rows(self, cohort: list) -> None:
         """Keep this split's rows of patterns.csv as compact arrays, checked against the cohort."""
@@ -205,7 +213,11 @@ class PatternDataset(Dataset):
             self._cache, self._cache_pid = OrderedDict(), os.getpid()
         vol = self._cache.pop(patient, None)
         if vol is None:
-            vol = open_volume(self.cohort_dir, self._records[patient])
+            record = self._records[patient]
+            vol = open_volume(self.cohort_dir, record)
+            if patient not in self._checked:
+                check_volume(vol, self.cohort_dir / record.file)
+                self._checked.add(patient)
             while len(self._cache) >= self.max_open:
                 self._cache.popitem(last=False)
         self._cache[patient] = vol
@@ -237,6 +249,26 @@ class PatternDataset(Dataset):
         state = self.__dict__.copy()
         state["_cache"] = OrderedDict()  # memory maps are reopened in each process
         return state
+
+
+def check_volume(vol: np.ndarray, path: Path) -> None:
+    """Refuse a volume that breaks the cohort contract beyond what ``open_volume`` checks (a
+    float array of the listed shape): dtype float16/float32, every value finite and in [0, 1]
+    (one pass over the array)."""
+    if vol.dtype not in VOLUME_DTYPES:
+        raise SemgenError(
+            f"volume has dtype {vol.dtype}, not float16/float32 as `semgen prepare` writes; "
+            "was it replaced after `semgen discover`? Run `semgen prepare` again",
+            path,
+        )
+    low, high = float(np.min(vol)), float(np.max(vol))  # NaN anywhere makes both NaN
+    if not (low >= 0.0 and high <= 1.0):
+        raise SemgenError(
+            f"volume values must be finite and in [0, 1] (the cohort contract), found min "
+            f"{low:.6g}, max {high:.6g}: was it replaced after `semgen discover` (raw HU?)? "
+            "Run `semgen prepare` again",
+            path,
+        )
 
 
 def _resize(cube: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:

@@ -8,7 +8,7 @@ rank 0 of 1 with the same sampler, so the data order is the same function of (se
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,3 +170,21 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and (
         "out of memory" in text or "can't allocate memory" in text
     )
+
+
+def from_workers(batches: Iterable[Any]) -> Iterator[Any]:
+    """Iterate a DataLoader, turning a :class:`SemgenError` raised in a worker process back
+    into its one line (the loader re-raises it with the worker's whole traceback as message)."""
+    iterator = iter(batches)
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except SemgenError as exc:
+            text = str(exc)
+            if "Traceback" not in text:
+                raise
+            last = [ln for ln in text.splitlines() if ln.strip()][-1]
+            raise SemgenError(last.split("SemgenError: ", 1)[-1].strip()) from None
+        yield item

@@ -10,11 +10,17 @@ The run folder (docs/design.md)::
 
 An existing run folder is never continued silently (the reference auto-resumed from whatever
 checkpoint sat in the working directory, method.md §9.20): pass ``resume`` to continue it or
-``overwrite`` to replace it. Only rank 0 writes.
+``overwrite`` to replace it. Only rank 0 writes, and it first claims the folder
+(:func:`~semantic_genesis.utils.outdir.claim_output`): a folder holding someone else's files, or
+one that contains the patterns, the cohort or the ``init`` checkpoint, is refused, and an OS lock
+keeps a second run out while this one writes (the lock dies with the process, so a killed run
+resumes). Checkpoints only ever hold finite weights: a NaN or infinite loss or weight stops the
+run at that step, naming the last checkpoint whose weights are all finite.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import time
@@ -40,8 +46,9 @@ from semantic_genesis.engine.logs import METRICS_CSV, MetricsLog, epoch_row
 from semantic_genesis.engine.trainer import NonFiniteLoss, Trainer
 from semantic_genesis.utils.atomic import write_json
 from semantic_genesis.utils.config import save_config, to_dict
-from semantic_genesis.utils.dist import barrier
+from semantic_genesis.utils.dist import barrier, is_main
 from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.outdir import claim_output
 from semantic_genesis.utils.progress import say
 from semantic_genesis.utils.provenance import run_info
 
@@ -56,6 +63,8 @@ OUTPUTS = (
     CONFIG_YAML,
     RUN_JSON,
 )
+#: files earlier releases wrote in a run folder (before the ownership marker existed)
+LEGACY = (CONFIG_YAML, METRICS_CSV, RUN_JSON)
 
 
 def pretrain(
@@ -64,21 +73,54 @@ def pretrain(
     """Pre-train on a patterns folder; write checkpoints, metrics and figures to ``out_dir``.
 
     Raises:
-        SemgenError: bad patterns (other cohort, a class without training cubes), an existing
-            run folder without ``resume``/``overwrite``, running out of memory, a NaN loss.
+        SemgenError: bad patterns (other cohort, a class without training cubes), an unreadable
+            or non-finite ``init`` checkpoint, a folder that is not a pre-training run folder
+            or is being written by another run, an existing run folder without
+            ``resume``/``overwrite``, running out of memory, a NaN loss or NaN weights.
     """
     config = config or PretrainConfig()
     method = resolve_method(config)
     out_dir = Path(out_dir)
     info = check_patterns(patterns_dir)
+    init = _read_init(config.init)
+    with contextlib.ExitStack() as claim:
+        if is_main():
+            inputs = [info.patterns_dir, info.cohort_dir] + ([config.init] if config.init else [])
+            claim.enter_context(
+                claim_output(out_dir, "pretrain", inputs=inputs, legacy=LEGACY,
+                             settings={"patterns": str(info.patterns_dir), "method": method.name})
+            )
+        _check_run_folder(out_dir, config)
+        return _run(out_dir, config, method, info, init)
+
+
+def _read_init(path: str | None) -> Any:
+    """The ``init`` checkpoint's weights, read and checked before any work (None: no init)."""
+    if not path:
+        return None
+    from semantic_genesis.models import read_weights
+
+    src = read_weights(path)
+    if src.nonfinite:
+        raise SemgenError(
+            f"--init: the weights hold NaN or infinite values in {len(src.nonfinite)} tensor(s) "
+            f"({', '.join(src.nonfinite[:3])}); choose a checkpoint with finite weights",
+            path,
+        )
+    return src
+
+
+def _run(
+    out_dir: Path, config: PretrainConfig, method: Method, info: PatternsInfo, init: Any
+) -> PretrainResult:
+    """Train into the claimed ``out_dir`` (see :func:`pretrain`)."""
     last = out_dir / "checkpoints" / "last.pt"
-    _check_run_folder(out_dir, config)
     runtime = setup_runtime(config.device)
     try:
         if runtime.main and config.overwrite:
             _clear(out_dir)
         barrier()
-        trainer = Trainer(config, method, info, runtime)
+        trainer = Trainer(config, method, info, runtime, init)
         if config.resume and last.is_file():
             _resume(trainer, last, config)
         elif config.resume:
@@ -90,10 +132,9 @@ def pretrain(
         barrier()
         return result
     except NonFiniteLoss as exc:
-        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint yet"
         raise SemgenError(
-            f"the loss became NaN or infinite at {exc.where}; stopped ({kept}). "
-            "Try a lower --lr, --amp none, or check the cubes for NaNs",
+            f"{exc}; stopped ({_last_finite(out_dir / 'checkpoints')}). "
+            "Try a lower --lr, or --amp none",
             out_dir,
         ) from None
     except RuntimeError as exc:
@@ -110,9 +151,27 @@ def pretrain(
         shutdown(runtime)
 
 
+def _last_finite(ckpt_dir: Path) -> str:
+    """Name the newest checkpoint whose weights are all finite (each one is checked)."""
+    from semantic_genesis.models.checkpoint import nonfinite_tensors, read_checkpoint
+
+    found = []
+    for path in (ckpt_dir / "last.pt", ckpt_dir / "best.pt"):
+        if not path.is_file():
+            continue
+        try:
+            ckpt = read_checkpoint(path)
+        except SemgenError:
+            continue
+        if not nonfinite_tensors(ckpt.get("state_dict", {})):
+            found.append((int(ckpt.get("epoch", 0)), path))
+    if not found:
+        return "no checkpoint with finite weights was written"
+    epoch, path = max(found)
+    return f"the last checkpoint with finite weights is {path} (epoch {epoch})"
+
+
 def _check_run_folder(out_dir: Path, config: PretrainConfig) -> None:
-    if config.resume and config.overwrite:
-        raise SemgenError("--resume and --overwrite contradict each other; choose one", out_dir)
     ckpts = sorted((out_dir / "checkpoints").glob("*.pt"))
     if ckpts and not (config.resume or config.overwrite):
         raise SemgenError(
@@ -134,11 +193,18 @@ def _clear(out_dir: Path) -> None:
 
 
 def _resume(trainer: Trainer, last: Path, config: PretrainConfig) -> None:
-    from semantic_genesis.models.checkpoint import read_checkpoint
+    from semantic_genesis.models.checkpoint import nonfinite_tensors, read_checkpoint
 
     ckpt = read_checkpoint(last)
     if "optimizer" not in ckpt:
         raise SemgenError("cannot resume: not a last.pt written by `semgen pretrain`", last)
+    bad = nonfinite_tensors(ckpt.get("state_dict", {}))
+    if bad:
+        raise SemgenError(
+            f"cannot resume: the weights hold NaN or infinite values ({', '.join(bad[:3])}); "
+            f"start a new run with --overwrite, or --init from a checkpoint with finite weights",
+            last,
+        )
     stored, now = ckpt.get("config", {}), to_dict(config)
     changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and stored.get(k) != now[k])
     if changed:

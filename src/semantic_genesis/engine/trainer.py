@@ -10,7 +10,6 @@ fresh random transforms, so its early stopping followed noise).
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from semantic_genesis.engine.distributed import (
     all_reduce_sum,
     broadcast_buffers,
     eval_loader,
+    from_workers,
     gather_objects,
     no_sync,
     train_loader,
@@ -39,18 +39,18 @@ from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import progress, say
 from semantic_genesis.utils.seed import derive_seed, seed_everything
 
-#: seconds to sleep after every optimiser step (tests use it to kill a run mid-epoch).
-DEBUG_SLEEP_ENV = "SEMGEN_DEBUG_STEP_SLEEP"
 #: cubes shown in restorations.png.
 FIGURE_CUBES = 4
 
 
 class NonFiniteLoss(Exception):
-    """The loss became NaN or infinite (caught by :func:`pretrain` and explained)."""
+    """The loss or the weights became NaN or infinite (caught by :func:`pretrain`, which names
+    the last checkpoint with finite weights). The message says what and where, e.g.
+    "the weights became NaN or infinite at epoch 3, step 7"."""
 
-    def __init__(self, where: str) -> None:
-        super().__init__(where)
-        self.where = where
+    def __init__(self, what: str, where: str) -> None:
+        super().__init__(f"the {what} became NaN or infinite at {where}")
+        self.what, self.where = what, where
 
 
 @dataclass
@@ -74,8 +74,14 @@ class Trainer:
     """Owns the model, optimiser, data and random state of one run on one process."""
 
     def __init__(
-        self, config: PretrainConfig, method: Method, info: PatternsInfo, runtime: Runtime
+        self,
+        config: PretrainConfig,
+        method: Method,
+        info: PatternsInfo,
+        runtime: Runtime,
+        init: Any = None,
     ) -> None:
+        """``init``: weights read by ``read_weights`` (from ``config.init``) to start from."""
         from semantic_genesis.transforms import build_preset
 
         self.config, self.method, self.info, self.rt = config, method, info, runtime
@@ -102,13 +108,8 @@ class Trainer:
             cpu_settings()
             if config.fast_decoder:
                 use_fast_decoder(self.net)
-        if config.init:
-            from semantic_genesis.models import load_weights
-
-            say(
-                f"initialising from {config.init}: "
-                f"{load_weights(self.net.backbone, config.init, strict=False)}"
-            )
+        if init is not None:
+            self._initialise(init)
         self.ddp = wrap_ddp(self.net, runtime, find_unused=not self.net.uses_whole_backbone)
         self.model = torch.compile(self.ddp) if config.compile else self.ddp
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr, fused=True)
@@ -134,13 +135,27 @@ class Trainer:
             )
         self.perturb_gen = torch.Generator(self.device)
         self.history: list[dict[str, Any]] = []
-        self.start_epoch = 0
+        self.start_epoch = self._epoch = 0
         self.terms = (
             {"loss"}
             | ({"mse"} if method.restore else set())
             | ({"ce", "acc"} if method.classify else set())
             | ({"rot_ce", "rot_acc"} if method.rotate else set())
         )
+
+    def _initialise(self, init: Any) -> None:
+        """Load ``init`` into the backbone; refuse weights of another width or layout."""
+        from semantic_genesis.models import load_weights
+
+        report = load_weights(self.net.backbone, init, strict=False)
+        if report.shape_mismatch or not (report.matched or report.adapted):
+            problems = "; ".join(report.problems()) or "no tensor matched"
+            raise SemgenError(
+                f"--init does not fit the {self.method.architecture} backbone of width "
+                f"{self.config.width}: {problems}",
+                init.source,
+            )
+        say(f"initialising from {init.source}: {report}")
 
     # -----------------------------------------------------------------------------------------
     # one batch
@@ -175,14 +190,14 @@ class Trainer:
     def train_epoch(self, epoch: int) -> EpochStats:
         """One pass over the training cubes (``epoch`` is 0-based)."""
         cfg, k_acc = self.config, self.config.accumulate
+        self._epoch = epoch
         self.net.train()
         self.sampler.set_epoch(epoch)
         self.train_set.set_epoch(epoch)  # multi-resolution crops are drawn per (seed, epoch)
         self.loader_gen.manual_seed(derive_seed(cfg.seed, "loader", epoch))
         self.perturb_gen.manual_seed(derive_seed(cfg.seed, "perturb", epoch, self.rt.rank))
         sums = torch.zeros(len(STATS) + 1, dtype=torch.float64, device=self.device)
-        sleep = float(os.environ.get(DEBUG_SLEEP_ENV, "0") or 0)
-        batches = iter(self.loader)
+        batches = from_workers(self.loader)
         start = time.perf_counter()
         bar = progress(total=self.steps, desc=f"epoch {epoch + 1}", unit="step")
         for step in range(self.steps):
@@ -195,16 +210,17 @@ class Trainer:
                 n = cubes.shape[0]
                 step_sums += torch.cat([stats.double() * n, stats.new_tensor([n]).double()])
             all_reduce_sum(step_sums, self.rt)
+            where = f"epoch {epoch + 1}, step {step + 1}"
             if not torch.isfinite(step_sums[0]):
-                raise NonFiniteLoss(f"epoch {epoch + 1}, step {step + 1} of training")
+                raise NonFiniteLoss("loss", f"{where} (training)")
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.optimizer.zero_grad(set_to_none=True)
+            if not self._weights_finite():
+                raise NonFiniteLoss("weights", where)
             sums += step_sums
             bar.update()
             bar.set_postfix(loss=f"{(sums[0] / sums[-1]).item():.4g}")
-            if sleep:
-                time.sleep(sleep)
         bar.close()
         del batches
         seconds = time.perf_counter() - start
@@ -222,13 +238,13 @@ class Trainer:
         )
         sums = torch.zeros(len(STATS) + 1, dtype=torch.float64, device=self.device)
         start = time.perf_counter()
-        for cubes, labels in self.val_loader:
+        for cubes, labels in from_workers(self.val_loader):
             _, stats, _ = self._forward(self.net, cubes, labels, gen)
             n = cubes.shape[0]
             sums += torch.cat([stats.double() * n, stats.new_tensor([n]).double()])
         all_reduce_sum(sums, self.rt)
         if not torch.isfinite(sums[0]):
-            raise NonFiniteLoss("validation")
+            raise NonFiniteLoss("validation loss", f"the validation of epoch {self._epoch + 1}")
         return EpochStats(_means(sums), int(sums[-1].item()), time.perf_counter() - start)
 
     @torch.no_grad()
@@ -254,6 +270,12 @@ class Trainer:
             "restored": arr(restored),
             "target": arr(p.target),
         }
+
+    def _weights_finite(self) -> bool:
+        """True when every parameter and buffer is finite (one reduction, one sync per step)."""
+        tensors = [t for t in (*self.net.parameters(), *self.net.buffers()) if t.is_floating_point()]
+        largest = torch.nn.utils.get_total_norm(tensors, norm_type=float("inf"))  # no overflow
+        return bool(torch.isfinite(largest))
 
     def step_schedule(self) -> None:
         """StepLR is stepped once per epoch, as in the reference (method.md §5.1)."""
