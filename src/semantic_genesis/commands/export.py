@@ -2,7 +2,8 @@
 
 - ``--encoder-only``: our checkpoint format holding only the encoder (``down_tr*``) and a model
   card for ``encoder3d`` with ``n_classes=0`` (a feature extractor); load it with
-  ``create_model("encoder3d", pretrained=PATH, n_classes=...)`` to add a new head.
+  ``create_model("encoder3d", pretrained=PATH, n_classes=..., strict=False)`` to add a new head
+  (``strict=False``: the new head's weights are not in the file).
 - ``--torchscript``: a traced TorchScript module (eval mode, fixed input shape) with the model
   card stored as the extra file ``model_card.json``. PyTorch deprecates TorchScript; prefer
   ONNX for new deployments.
@@ -11,6 +12,11 @@
 
 The checkpoint must load strictly into the architecture its card describes (or the one given
 with ``--arch`` etc.); check with ``semgen info`` first.
+
+The output is one file, written atomically (a temporary name, then a rename): a failed or killed
+export leaves no partial file. It must not be the checkpoint itself (``export X --out X`` once
+replaced a full model by its encoder), and an existing file is replaced only with
+``--overwrite``: a single file carries no mark of who wrote it, so export never assumes it may.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import dataclasses
 import importlib.util
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,7 +38,12 @@ ONNX_HINT = "ONNX export needs the optional extra: pip install 'semantic-genesis
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_architecture_arguments(parser)
-    parser.add_argument("--out", required=True, type=Path, help="output file")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="output file (never the checkpoint itself)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace --out if it already exists"
+    )
     kind = parser.add_mutually_exclusive_group(required=True)
     kind.add_argument("--encoder-only", action="store_true", help="encoder weights + card (.pt)")
     kind.add_argument("--torchscript", action="store_true", help="traced TorchScript (.pt)")
@@ -43,13 +55,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="spatial input size for tracing (default: the card's patch size)",
     )
-    parser.add_argument("--batch-size", type=int, default=1, help="batch size for tracing")
+    parser.add_argument(
+        "--batch-size", type=int, default=1, help="batch size for tracing (1 or more)"
+    )
 
 
 def _example_input(model: Any, card: Any, args: argparse.Namespace) -> Any:
     import torch
 
     dims = model.spatial_dims
+    if args.batch_size < 1:
+        raise SemgenError(f"--batch-size must be at least 1, got {args.batch_size}")
     shape = tuple(args.input_shape or card.patch_size[:dims])
     if len(shape) != dims or any(s < 8 or s % 8 for s in shape):
         raise SemgenError(
@@ -118,6 +134,21 @@ def _check_same(expected: Any, got: Any) -> None:
         raise SemgenError("the traced module does not reproduce the model's output")
 
 
+def check_out(checkpoint: Path, out: Path, overwrite: bool) -> None:
+    """Refuse an ``--out`` that is the checkpoint (or a folder), or an existing file without
+    ``overwrite``."""
+    checkpoint, out = Path(checkpoint), Path(out)
+    if out.exists() and checkpoint.exists() and os.path.samefile(out, checkpoint):
+        raise SemgenError(
+            "--out is the checkpoint being exported: it would be replaced; choose another file",
+            out,
+        )
+    if out.is_dir():
+        raise SemgenError("--out is a folder; name the file to write", out)
+    if out.exists() and not overwrite:
+        raise SemgenError("already exists; pass --overwrite to replace it", out)
+
+
 def run(args: argparse.Namespace) -> int:
     from semantic_genesis.models import (
         ModelCard,
@@ -130,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.onnx and not all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript")):
         raise SemgenError(ONNX_HINT)
+    check_out(args.checkpoint, args.out, args.overwrite)
     src = read_weights(args.checkpoint)
     kwargs, _ = architecture(args, src)
     model = create_model(**kwargs)
