@@ -98,3 +98,22 @@ def test_out_of_user_files_or_containing_the_data_is_refused(
     assert sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
     assert main([*base, "--out", str(tiny_data.parent)]) == 2
     assert "contains (or is) the input" in capsys.readouterr().err
+
+
+def test_a_full_disk_is_one_line_naming_the_output_folder(
+    tiny_data: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import semantic_genesis.finetune.run as run_module
+
+    def full(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(run_module, "save_config", full)
+    out = tmp_path / "o"
+    code = main(["finetune", "--task", "classify", "--data", str(tiny_data), "--out", str(out),
+                 *TINY_FLAGS])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith(f"semgen finetune: error: {out}: no space left")

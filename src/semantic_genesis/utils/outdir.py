@@ -145,7 +145,13 @@ def claim_output(out: str | Path, kind: str, *, inputs: Iterable[str | Path] = (
             _write_marker(out, kind, settings)
         except OSError as exc:
             raise disk_error(exc, out) from None
-        yield out
+        try:
+            yield out
+        except OSError as exc:  # a disk fault inside the block: name the folder and the need
+            err = disk_error(exc, out)
+            if err is exc:
+                raise
+            raise err from None
     finally:
         os.close(fd)  # releases the lock
 
