@@ -24,6 +24,10 @@ JSON says which, and each row also gives ``fallback_ms_per_cube``, the same torc
 timed in the same run with the kernels switched off (``SEMGEN_NATIVE=0``, the code an install
 without a C compiler runs), and ``kernels_speedup``. Set ``SEMGEN_NATIVE=0`` to time only that.
 
+The ``noise`` row times the painting fill alone, one U[0, 1) value per voxel of every cube
+(``painting.uniform_noise``: the kernel's noise stream, or without the kernels the same stream
+computed by numpy) against numpy's ``np.random.rand`` per cube.
+
 The ``sg`` row compares the mixture of the four perturbations that the torch batch drew with the
 one the numpy cubes drew; ``speedup_vs_expected`` compares expected costs instead: numpy's warp
 plus the mean of its four rows, against the torch preset averaged over ``--seeds`` batches.
@@ -199,7 +203,23 @@ def np_mg(img):
 
 
 # the rows whose torch side uses the compiled kernels (the others time the same code either way)
-KERNEL_ROWS = {"elastic", "non-linear", "in-paint", "out-paint", "sg-no-elastic", "sg", "mg"}
+KERNEL_ROWS = {
+    "elastic", "non-linear", "in-paint", "out-paint", "noise", "sg-no-elastic", "sg", "mg",
+}  # fmt: skip
+
+
+def np_noise(img):
+    """The painting fill of one whole cube, as the reference draws it."""
+    import numpy as np
+
+    return np.random.rand(*img.shape)
+
+
+def noise(batch, generator):
+    """The painting fill of the whole batch: one U[0, 1) value per voxel (painting.py)."""
+    from semantic_genesis.transforms.painting import uniform_noise
+
+    return uniform_noise(tuple(batch.shape), generator, batch.device)
 
 
 def cases(preset: str):
@@ -213,6 +233,7 @@ def cases(preset: str):
             ("non-linear", T.BezierIntensity(), np_bezier),
             ("in-paint", T.InPainting(), np_inpaint),
             ("out-paint", T.OutPainting(), np_outpaint),
+            ("noise", noise, np_noise),
             ("sg-no-elastic", T.build_preset("sg", elastic=False), lambda c: np_sg(c, False)),
             ("sg", T.build_preset("sg"), np_sg),
         ]
@@ -226,6 +247,7 @@ def cases(preset: str):
             T.OutPainting(n_boxes=5, continue_prob=0.95),
             lambda c: np_outpaint(c, 5, 0.95),
         ),
+        ("noise", noise, np_noise),
         ("mg", T.build_preset("mg"), np_mg),
     ]
 
@@ -302,7 +324,7 @@ def main() -> int:
                 "numpy_cubes_per_s": round(numpy_rate, 2),
                 "torch_ms_per_cube": round(1e3 / torch_rate, 4),
                 "numpy_ms_per_cube": round(1e3 / numpy_rate, 3),
-                "speedup": round(torch_rate / numpy_rate, 1),
+                "speedup": float(f"{torch_rate / numpy_rate:.3g}"),  # never 0.0 when slower
                 "torch_page_faults_per_cube": round(f_torch / args.batch, 1),
                 "numpy_page_faults_per_cube": round(f_numpy / len(cubes), 1),
             }

@@ -22,7 +22,8 @@ def test_sg_rows_ratios_and_kernel_comparison():
     result = run("--preset", "sg")
     rows = {r["name"]: r for r in result["rows"]}
     assert list(rows) == [
-        "elastic", "local-shuffle", "non-linear", "in-paint", "out-paint", "sg-no-elastic", "sg",
+        "elastic", "local-shuffle", "non-linear", "in-paint", "out-paint", "noise",
+        "sg-no-elastic", "sg",
     ]  # fmt: skip
     assert result["kernels"].startswith("native kernels")
     for name, row in rows.items():

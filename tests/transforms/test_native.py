@@ -44,7 +44,7 @@ def test_warp_equals_scipy_reflect_linear(shape, vectorised):
         ref = map_coordinates(
             x[n, 0].double().numpy(), [i + d[n, 0], j + d[n, 1], k], order=1, mode="reflect"
         )
-        assert np.abs(ref - out[n, 0].numpy()).max() < 2e-5
+        assert np.abs(ref - out[n, 0].numpy()).max() < 1e-5
 
 
 def test_warp_equals_grid_sample_fallback(monkeypatch):
@@ -59,7 +59,7 @@ def test_warp_equals_grid_sample_fallback(monkeypatch):
     monkeypatch.setenv("SEMGEN_NATIVE", "0")
     assert not native.available()
     fallback = t.apply(x, params, index=idx, region=(corner, size))
-    assert (kernel - fallback).abs().max() < 1e-4
+    assert (kernel - fallback).abs().max() < 1e-5  # one seed, one batch (test_streams.py)
     assert kernel[1].abs().min() > 0  # the whole second cube was asked for
 
 
@@ -74,7 +74,7 @@ def test_warp_paths_agree_and_leave_the_rest_of_the_output_alone():
         boxes = [[0, 0, 0, 64, 64, 32], [10, 3, 5, 30, 60, 13]]  # z range not a multiple of 8
         native.warp_batch(x, out, field, azt, [2, 0], boxes, vectorised)
         outs.append(out)
-    assert (outs[0] - outs[1]).abs().max() < 5e-5  # FMA vs separate rounding
+    assert (outs[0] - outs[1]).abs().max() < 1e-5  # FMA vs separate rounding
     inside = outs[0][1, :, 10:30, 3:60, 5:13]
     assert inside.min() >= 0 and float((outs[0][1] == -1).sum()) == 64 * 64 * 32 - inside.numel()
 
@@ -134,8 +134,9 @@ def test_uniform_is_uniform():
     assert abs(a.mean() - 0.5) < 0.003 and abs(a.var() - 1 / 12) < 0.002
     counts = np.histogram(a, bins=100, range=(0, 1))[0]
     assert chisquare(counts).pvalue > 1e-4
-    # neighbours and the 8 interleaved generators are not correlated
+    # neighbours (the two halves of a 64-bit word, and the next word) are not correlated
     assert abs(np.corrcoef(a[:-1], a[1:])[0, 1]) < 0.01
+    assert abs(np.corrcoef(a[:-2], a[2:])[0, 1]) < 0.01
     assert abs(np.corrcoef(a[:-8], a[8:])[0, 1]) < 0.01
 
 
@@ -146,8 +147,9 @@ def test_uniform_noise_uses_the_kernel_and_the_generator(monkeypatch):
     seed = int(torch.randint(0, 2**63 - 1, (1,), generator=g.manual_seed(0)))
     assert torch.equal(a.flatten(), native.uniform(120, seed))
     monkeypatch.setenv("SEMGEN_NATIVE", "0")
-    b = uniform_noise((4, 5, 6), g.manual_seed(0), "cpu")  # numpy's SFC64: another stream
-    assert b.shape == a.shape and not torch.equal(a, b) and 0 <= float(b.min()) < 1
+    b = uniform_noise((4, 5, 6), g.manual_seed(0), "cpu")  # numpy: the same stream
+    assert torch.equal(a, b)
+    assert torch.equal(b.flatten(), torch.from_numpy(native.uniform_numpy(120, seed)))
 
 
 @pytest.mark.parametrize("vectorised", [True, False])

@@ -30,9 +30,13 @@ other dtypes, no AVX2, an install without a C compiler, or ``SEMGEN_NATIVE=0``) 
 expanded into grid_sample's sampling grid and the cube is resampled slice by slice with 2-D
 ``grid_sample`` (bilinear, reflection padding, ``align_corners=False`` = scipy's
 half-sample-symmetric "reflect"), which equals the reference's ``order=1`` interpolation
-because z stays on the grid: on CUDA the whole batch at once, on CPU one cube at a time (the
-grid, 8 bytes per voxel, stays in cache). The two agree to float32 rounding
-(tests/transforms/test_native.py); ``benchmarks/bench_transforms.py`` times both.
+because z stays on the grid: on CUDA the whole batch at once, on CPU one cube at a time, in
+float64 (the grid, 16 bytes per voxel, stays in cache). The kernel sums the displacement in
+float32 and places each point to within about 2e-6 voxels per axis; float64 keeps the CPU
+fallback's own error far below that (grid_sample's float32 normalised coordinates would add
+about 5e-6), so the two give the same cube to within 5e-6 on [0, 1] data
+(tests/transforms/test_native.py, test_streams.py); ``benchmarks/bench_transforms.py`` times
+both.
 
 ``index`` lets a caller warp some samples of a batch without copying them, or their fields,
 out first. :meth:`ElasticDeform.apply` can be told that only a box of each cube will be read
@@ -183,8 +187,9 @@ class ElasticDeform(Perturbation):
         x0, y0, z0, x1, y1, z1 = box or (0, 0, 0, *spatial)
         n, _, c = field.shape[:3]
         part = field[..., x0:x1, y0:y1].reshape(n, 2, c, -1)
-        grid = torch.matmul(f.azs[:, z0:z1], part)  # (N, 2, z, x * y), components first
-        grid += f.pos[:, None, x0:x1, y0:y1].reshape(2, 1, -1)
+        azs, pos = f.azs[:, z0:z1].to(field.dtype), f.pos[:, x0:x1, y0:y1].to(field.dtype)
+        grid = torch.matmul(azs, part)  # (N, 2, z, x * y), components first
+        grid += pos[:, None].reshape(2, 1, -1)
         return grid.view(n, 2, z1 - z0, x1 - x0, y1 - y0).permute(0, 2, 3, 4, 1)
 
     def displacement(self, params: Params, spatial: tuple[int, ...] = ()) -> torch.Tensor:
@@ -278,6 +283,11 @@ class ElasticDeform(Perturbation):
         is None)."""
         _, c, sx, sy, sz = x.shape
         step = 1 if per_sample else len(src)
+        # on CPU, float32 cubes are resampled in float64 (one cube at a time, so the copies
+        # stay small): grid_sample's float32 arithmetic on normalised coordinates misplaces a
+        # point by up to ~5e-6 voxels, twice the kernel's error, and the two paths should give
+        # the same batch (native.py)
+        work = torch.float64 if per_sample and x.dtype == torch.float32 else x.dtype
         for i in range(0, len(src), step):
             j, s = min(i + step, len(src)), src[i]  # outputs i:j come from x[s : s + j - i]
             x0, y0, z0, x1, y1, z1 = boxes[i] if boxes else (0, 0, 0, sx, sy, sz)
@@ -285,13 +295,12 @@ class ElasticDeform(Perturbation):
             if "grid" in params:
                 part = params["grid"][s:t, z0:z1, x0:x1, y0:y1]
             else:
-                part = self.grid(
-                    {"field": params["field"][s:t]}, (sx, sy, sz), (x0, y0, z0, x1, y1, z1)
-                )
+                field = params["field"][s:t].to(work)
+                part = self.grid({"field": field}, (sx, sy, sz), (x0, y0, z0, x1, y1, z1))
             slices = x[s:t, ..., z0:z1].permute(0, 4, 1, 2, 3).reshape(k * bz, c, sx, sy)
             warped = F.grid_sample(
-                slices,
-                part.to(x.dtype).reshape(k * bz, bx, by, 2),
+                slices.to(work),
+                part.to(work).reshape(k * bz, bx, by, 2),
                 mode="bilinear",
                 padding_mode="reflection",
                 align_corners=False,

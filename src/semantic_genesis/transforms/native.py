@@ -12,9 +12,12 @@ want of one). Three kernels, each one pass over a float32 cube where torch needs
 
 The perturbations use them on CPU float32 tensors, and fall back to their torch/numpy code where
 the kernels are missing, for other dtypes and devices, or when ``SEMGEN_NATIVE=0`` is set (the
-benchmarks time both). Warp and look-up agree with the fallbacks to float32 rounding
-(tests/transforms/test_native.py); the noise is another stream of the same distribution, so a
-seed gives the same painting with the kernels and another one without them.
+benchmarks time both). Warp and look-up agree with the fallbacks to float32 rounding; the noise
+is the same stream either way: :func:`uniform_numpy` computes the kernel's counter-based
+generator (:data:`NOISE_STREAM`, defined at the top of ``csrc/pointwise.c``) bit for bit, so on
+CPU a seed gives the same perturbed batch with and without the kernels
+(tests/transforms/test_native.py, test_streams.py). On other devices the noise is the device's
+``torch.rand``; :func:`kernel_status` says which ran, for a run's provenance.
 Each kernel has an AVX2 path and a one-value-at-a-time path with the same results.
 """
 
@@ -24,23 +27,36 @@ import ctypes
 import functools
 import importlib.util
 import os
+import sys
 
+import numpy as np
 import torch
 
 _ENV = "SEMGEN_NATIVE"
+#: the name of the CPU noise stream (kernel and numpy alike; the top of ``csrc/pointwise.c``)
+NOISE_STREAM = "splitmix64-counter-v1"
+_U64 = 2**64 - 1
+_GAMMA = 0x9E3779B97F4A7C15  # splitmix64's increment and the two factors of its output function
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _MISSING = "the native kernels were not built (see semantic_genesis.transforms.native)"
+_ABI = 2  # csrc/module.c's sg_abi(): bumped whenever a kernel's arguments or results change
 
 
 @functools.lru_cache(maxsize=1)
-def _library() -> ctypes.CDLL | None:
-    """The compiled kernel, or None if it was not built."""
+def _load() -> tuple[ctypes.CDLL | None, str]:
+    """The compiled kernels and "", or None and why not: not built, not loadable, or built
+    from other sources than this module's (an old build left in place: its functions would
+    take other arguments, so it is not used)."""
     spec = importlib.util.find_spec("semantic_genesis.transforms._native")
     if spec is None or not spec.origin:
-        return None
+        return None, _MISSING
     try:
         lib = ctypes.CDLL(spec.origin)
-    except OSError:
-        return None
+    except OSError as exc:
+        return None, f"the native kernels did not load: {exc}"
+    abi = getattr(lib, "sg_abi", None)
+    if abi is None or abi() != _ABI:
+        return None, "the native kernels are from another version: reinstall (pip install -e .)"
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     lib.sg_warp.argtypes = [ptr] * 5 + [i64] * 11 + [ctypes.c_int]
     lib.sg_warp.restype = ctypes.c_int
@@ -50,9 +66,14 @@ def _library() -> ctypes.CDLL | None:
     lib.sg_simd.restype = ctypes.c_int
     lib.sg_lut.argtypes = [ptr, ptr, i64, ptr, i64, ctypes.c_int]
     lib.sg_lut.restype = None
-    lib.sg_uniform.argtypes = [ptr, i64, ctypes.c_uint64, ctypes.c_int]
+    lib.sg_uniform.argtypes = [ptr, i64, ctypes.c_uint64, i64, ctypes.c_int]
     lib.sg_uniform.restype = None
-    return lib
+    return lib, ""
+
+
+def _library() -> ctypes.CDLL | None:
+    """The compiled kernels, or None if they were not built (or cannot be used)."""
+    return _load()[0]
 
 
 def _built_library() -> ctypes.CDLL:
@@ -195,16 +216,105 @@ def lut(
 
 
 def uniform(
-    count: int, seed: int, vectorised: bool = True, out: torch.Tensor | None = None
+    count: int,
+    seed: int,
+    vectorised: bool = True,
+    out: torch.Tensor | None = None,
+    offset: int = 0,
 ) -> torch.Tensor:
-    """``count`` float32 values ``k / 2**23``, ``k`` uniform in ``[0, 2**23)``, from ``seed``
-    (a 64-bit integer; see the top of ``csrc/pointwise.c``); into ``out`` if given (a
-    contiguous float32 CPU tensor of ``count`` values, any shape)."""
+    """Values ``offset .. offset + count`` of the noise stream of ``seed`` (a 64-bit integer):
+    float32 ``k / 2**23``, ``k`` uniform in ``[0, 2**23)`` (the top of ``csrc/pointwise.c``);
+    into ``out`` if given (a contiguous float32 CPU tensor of ``count`` values, any shape).
+    Any stretch of the stream can be computed on its own: one call for ``2n`` values equals
+    two calls for ``n`` values at offsets ``0`` and ``n``."""
     lib = _built_library()
     if out is None:
         out = torch.empty(int(count), dtype=torch.float32)
     elif out.numel() != count:
         raise ValueError("uniform: out must have count values")
+    if offset < 0:
+        raise ValueError("uniform: offset must be >= 0")
     _checked("uniform: out", out)
-    lib.sg_uniform(out.data_ptr(), out.numel(), int(seed) & (2**64 - 1), int(vectorised))
+    lib.sg_uniform(out.data_ptr(), out.numel(), int(seed) & _U64, int(offset), int(vectorised))
     return out
+
+
+_CHUNK = 32768  # words per numpy pass: 256 KiB, in cache (0.09 ms per 64 x 64 x 32 cube)
+
+
+@functools.lru_cache(maxsize=1)
+def _steps() -> np.ndarray:
+    """``w * GAMMA`` for the words ``w`` of one chunk (read-only)."""
+    steps = np.arange(_CHUNK, dtype=np.uint64) * np.uint64(_GAMMA)
+    steps.flags.writeable = False
+    return steps
+
+
+def uniform_numpy(count: int, seed: int, offset: int = 0) -> np.ndarray:
+    """:func:`uniform` in numpy, bit for bit (for installs without the kernels): the stream's
+    64-bit words (splitmix64 of a counter, ``csrc/pointwise.c``) in chunks that stay in cache,
+    each word split into two float32 values."""
+    if count < 0 or offset < 0:
+        raise ValueError("uniform_numpy: count and offset must be >= 0")
+    first = offset // 2
+    words = np.empty((offset + count + 1) // 2 - first, dtype=np.uint64)
+    scratch = np.empty(min(_CHUNK, len(words)), dtype=np.uint64)
+    for start in range(0, len(words), _CHUNK):
+        z = words[start : start + _CHUNK]
+        t = scratch[: len(z)]
+        np.add(_steps()[: len(z)], np.uint64((seed + (first + start + 1) * _GAMMA) & _U64), out=z)
+        for shift, factor in ((30, _MIX1), (27, _MIX2), (31, None)):
+            np.right_shift(z, np.uint64(shift), out=t)
+            z ^= t
+            if factor is not None:
+                z *= factor
+        if sys.byteorder == "big":  # the low half first, as the kernel stores it
+            z[:] = (z << np.uint64(32)) | (z >> np.uint64(32))
+        bits = z.view(np.uint32)
+        bits >>= np.uint32(9)
+        bits |= np.uint32(0x3F800000)  # 1.mantissa: a float in [1, 2)
+    values = words.view(np.float32)[offset % 2 : offset % 2 + count]
+    values -= np.float32(1.0)
+    return values
+
+
+def noise(count: int, seed: int, offset: int = 0) -> torch.Tensor:
+    """Values ``offset .. offset + count`` of the noise stream of ``seed`` as a float32 CPU
+    tensor: :func:`uniform` where the kernels are :func:`available`, else
+    :func:`uniform_numpy` (the same values)."""
+    if available():
+        return uniform(count, seed, offset=offset)
+    return torch.from_numpy(uniform_numpy(count, seed, offset))
+
+
+def kernel_status(device: torch.device | str = "cpu") -> dict[str, object]:
+    """What a run on ``device`` gets, for its provenance (``run_info``, ``semgen info``).
+
+    ``built``: the kernels were compiled and load; ``used``: the perturbations of float32
+    batches on ``device`` run them; ``reason``: why not (None when used); ``isa``: ``avx2`` or
+    ``scalar`` (None when not built); ``noise_stream``: the painting noise's stream, the same
+    on CPU with and without the kernels (:data:`NOISE_STREAM`), else the device's
+    ``torch.rand``; ``noise_impl``: what computes it."""
+    kind = torch.device(device).type
+    lib = _library()
+    if kind != "cpu":
+        reason = f"the batch is on {kind}: the perturbations run in torch there"
+    elif lib is None:
+        reason = _load()[1] or _MISSING
+    elif not available():
+        reason = f"{_ENV}=0"
+    else:
+        reason = None
+    isa = None if lib is None else ("avx2" if simd() else "scalar")
+    if kind != "cpu":
+        stream, impl = f"torch.rand ({kind})", "torch"
+    else:
+        stream, impl = NOISE_STREAM, "numpy" if reason else f"C kernel ({isa})"
+    return {
+        "built": lib is not None,
+        "used": reason is None,
+        "reason": reason,
+        "isa": isa,
+        "noise_stream": stream,
+        "noise_impl": impl,
+    }

@@ -89,16 +89,19 @@ def paint_rows(
 
 def noise_fill_(targets: list[torch.Tensor], generator: torch.Generator | None) -> None:
     """Fill the tensors ``targets`` (views of one device and dtype) with U[0, 1) noise, in turn
-    (where they overlap, the later one's), from one draw of ``generator``: one bulk draw for all
-    of them (each draw has a fixed cost), or, with the compiled kernels and contiguous targets,
-    noise written straight into each (one stream per target, all from one seed)."""
+    (where they overlap, the later one's), from one draw of ``generator``.
+
+    On CPU the targets take consecutive stretches of one noise stream (``native.py``): with the
+    compiled kernels and contiguous targets, written straight into each; else one bulk stretch
+    copied into them. Both give the same values. Elsewhere one bulk ``torch.rand`` draw."""
     if not targets:
         return
     first = targets[0]
     if native.usable(first) and all(t.is_contiguous() for t in targets):
-        seed = draw_seed(generator)
-        for j, t in enumerate(targets):
-            native.uniform(t.numel(), seed + j, out=t)
+        seed, start = draw_seed(generator), 0
+        for t in targets:
+            native.uniform(t.numel(), seed, out=t, offset=start)
+            start += t.numel()
         return
     noise = uniform_noise((sum(t.numel() for t in targets),), generator, first.device, first.dtype)
     start = 0
@@ -121,24 +124,14 @@ def uniform_noise(
 ) -> torch.Tensor:
     """Bulk U[0, 1) noise (the painting fill), reproducible from ``generator``.
 
-    On CPU, with the compiled kernels (``native.py``), one pass of :func:`native.uniform`
-    seeded with one 63-bit draw from ``generator`` (about 0.03 ms per 64 x 64 x 32 cube).
-    Without them the values are built from the raw 64-bit output of numpy's SFC64 bit generator,
-    seeded with one 63-bit draw from ``generator``: each 32-bit half gives 23 random mantissa
-    bits of a float in [1, 2), minus 1, so the values are ``k / 2**23`` with ``k`` uniform in
-    ``[0, 2**23)``. That is three in-place passes after the raw draw, and per 64 x 64 x 32 cube
-    about 0.35 ms against 0.6 ms for numpy's own float32 ``random`` and 0.8 ms for
-    ``torch.rand``'s Mersenne Twister (medians on this project's CI CPU); the painting fill is
-    the largest bulk draw of the sg/mg presets. Elsewhere ``torch.rand`` on the device."""
+    On CPU, the start of the noise stream (``native.noise``) of one 63-bit seed drawn from
+    ``generator``: values ``k / 2**23``, ``k`` uniform in ``[0, 2**23)``, computed by the
+    compiled kernel (about 0.03 ms per 64 x 64 x 32 cube) or, without it, the same values by
+    numpy (about 0.09 ms, as fast as the numpy SFC64 draw it replaced, and ahead of
+    ``torch.rand``'s 0.8 ms; medians on this project's CI CPU). The painting fill is the
+    largest bulk draw of the sg/mg presets. Elsewhere ``torch.rand`` on the device
+    (``native.kernel_status`` names the stream)."""
     if torch.device(device).type != "cpu":
         return rand(shape, generator, device).to(dtype)
     seed = draw_seed(generator)
-    count = int(np.prod(shape))
-    if native.available():
-        return native.uniform(count, seed).view(shape).to(dtype)
-    bits = np.random.SFC64(seed).random_raw((count + 1) // 2).view(np.uint32)[:count]
-    np.right_shift(bits, 9, out=bits)
-    np.bitwise_or(bits, np.uint32(0x3F800000), out=bits)  # 1.mantissa: a float in [1, 2)
-    values = bits.view(np.float32)
-    values -= np.float32(1.0)
-    return torch.from_numpy(values).view(shape).to(dtype)
+    return native.noise(int(np.prod(shape)), seed).view(shape).to(dtype)

@@ -7,6 +7,11 @@
 #include <Python.h>
 #include "simd.h"
 
+/* The version of the kernels' arguments and results, checked by native.py before it uses this
+ * library (an old build left in place must not be called with new arguments). 2: sg_uniform
+ * takes an offset and computes the counter-based stream (pointwise.c). */
+int sg_abi(void) { return 2; }
+
 int sg_simd(void) {
 #ifdef SG_AVX2
     __builtin_cpu_init();

@@ -7,10 +7,14 @@
  *     p = clip(v, 0, 1) * (size - 1), k = floor(p), out = table[k] + slope[k] * (p - k),
  * with table and slope interleaved in `pairs` (size x 2), so that one 64-bit gather reads both.
  *
- * sg_uniform: the painting noise (painting.py): n floats k / 2^23, k uniform in [0, 2^23), from
- * 8 interleaved xoshiro128+ generators (value i from generator i % 8; Blackman and Vigna,
- * "Scrambled linear pseudorandom number generators", 2021) seeded by splitmix64 from `seed`;
- * the top 23 bits of each 32-bit output are the mantissa of a float in [1, 2), minus 1.
+ * sg_uniform: the painting noise (painting.py), a counter-based stream so that any stretch of it
+ * can be computed on its own, here and in numpy (native.uniform_numpy gives the same bits):
+ * 64-bit word w (w = 0, 1, ...) of the stream of `seed` is splitmix64's output function applied
+ * to seed + (w + 1) * 0x9E3779B97F4A7C15, i.e. the w-th output of a splitmix64 generator
+ * started at `seed` (Steele, Lea and Flood, "Fast splittable pseudorandom number generators",
+ * 2014). Its low 32 bits give value 2w, its high 32 bits value 2w + 1: the top 23 bits of each
+ * half are the mantissa of a float in [1, 2), minus 1, so a value is k / 2^23, k uniform in
+ * [0, 2^23).
  */
 #include <string.h>
 #include "simd.h"
@@ -50,22 +54,15 @@ void sg_lut(const float *src, float *dst, int64_t n, const float *pairs, int64_t
     for (; i < n; i++) dst[i] = lut1(src[i], pairs, size);
 }
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+#define SG_GAMMA 0x9E3779B97F4A7C15ull
+#define SG_MIX1 0xBF58476D1CE4E5B9ull
+#define SG_MIX2 0x94D049BB133111EBull
 
-/* state[w][lane]: word w of generator `lane` */
-static void seed_state(uint32_t state[4][8], uint64_t seed) {
-    for (int lane = 0; lane < 8; lane++) {
-        uint64_t a = splitmix64(&seed), b = splitmix64(&seed);
-        state[0][lane] = (uint32_t)a;
-        state[1][lane] = (uint32_t)(a >> 32);
-        state[2][lane] = (uint32_t)b;
-        state[3][lane] = (uint32_t)(b >> 32) | (a == 0 && b == 0); /* never all zero */
-    }
+/* splitmix64's output function: word w of the stream is mix64(seed + (w + 1) * SG_GAMMA) */
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * SG_MIX1;
+    z = (z ^ (z >> 27)) * SG_MIX2;
+    return z ^ (z >> 31);
 }
 
 static float to_unit(uint32_t r) {
@@ -75,60 +72,62 @@ static float to_unit(uint32_t r) {
     return f - 1.f;
 }
 
-/* one step of every generator: out[lane] = its next value */
-static void step8(uint32_t s[4][8], float out[8]) {
-    for (int l = 0; l < 8; l++) {
-        uint32_t r = s[0][l] + s[3][l], t = s[1][l] << 9;
-        s[2][l] ^= s[0][l];
-        s[3][l] ^= s[1][l];
-        s[1][l] ^= s[2][l];
-        s[0][l] ^= s[3][l];
-        s[2][l] ^= t;
-        s[3][l] = (s[3][l] << 11) | (s[3][l] >> 21);
-        out[l] = to_unit(r);
-    }
+#ifdef SG_AVX2
+/* the low 64 bits of a * c in each 64-bit lane (AVX2 has no 64-bit multiply): c_hi = c >> 32 */
+SG_TARGET static inline __m256i mul64(__m256i a, __m256i c, __m256i c_hi) {
+    __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), c),
+                                     _mm256_mul_epu32(a, c_hi));
+    return _mm256_add_epi64(_mm256_mul_epu32(a, c), _mm256_slli_epi64(cross, 32));
 }
 
-#ifdef SG_AVX2
-SG_TARGET static int64_t uniform_avx2(float *out, int64_t n, uint32_t state[4][8]) {
-    __m256i s0 = _mm256_loadu_si256((const __m256i *)state[0]);
-    __m256i s1 = _mm256_loadu_si256((const __m256i *)state[1]);
-    __m256i s2 = _mm256_loadu_si256((const __m256i *)state[2]);
-    __m256i s3 = _mm256_loadu_si256((const __m256i *)state[3]);
+SG_TARGET static inline __m256i xorshift64(__m256i z, int k) {
+    return _mm256_xor_si256(z, _mm256_srli_epi64(z, k));
+}
+
+/* out[0 .. 8m) from the 4m words of the stream from word w, m = n / 8; returns 8m. A 64-bit word
+ * stored little-endian is (low half, high half): values 2w and 2w + 1, as in sg_uniform. */
+SG_TARGET static int64_t uniform_avx2(float *out, int64_t n, uint64_t seed, uint64_t w) {
+    const __m256i m1 = _mm256_set1_epi64x((long long)SG_MIX1);
+    const __m256i m1_hi = _mm256_set1_epi64x((long long)(SG_MIX1 >> 32));
+    const __m256i m2 = _mm256_set1_epi64x((long long)SG_MIX2);
+    const __m256i m2_hi = _mm256_set1_epi64x((long long)(SG_MIX2 >> 32));
+    const __m256i step = _mm256_set1_epi64x((long long)(4 * SG_GAMMA));
     const __m256i exponent = _mm256_set1_epi32(0x3F800000);
     const __m256 one = _mm256_set1_ps(1.f);
+    uint64_t z0 = seed + (w + 1) * SG_GAMMA; /* mix64 of z0, z0 + SG_GAMMA, ... : words w, ... */
+    __m256i z = _mm256_set_epi64x((long long)(z0 + 3 * SG_GAMMA), (long long)(z0 + 2 * SG_GAMMA),
+                                  (long long)(z0 + SG_GAMMA), (long long)z0);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256i r = _mm256_add_epi32(s0, s3), t = _mm256_slli_epi32(s1, 9);
-        s2 = _mm256_xor_si256(s2, s0);
-        s3 = _mm256_xor_si256(s3, s1);
-        s1 = _mm256_xor_si256(s1, s2);
-        s0 = _mm256_xor_si256(s0, s3);
-        s2 = _mm256_xor_si256(s2, t);
-        s3 = _mm256_or_si256(_mm256_slli_epi32(s3, 11), _mm256_srli_epi32(s3, 21));
+        __m256i r = mul64(xorshift64(z, 30), m1, m1_hi);
+        r = xorshift64(mul64(xorshift64(r, 27), m2, m2_hi), 31);
         __m256 f = _mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(r, 9), exponent));
         _mm256_storeu_ps(out + i, _mm256_sub_ps(f, one));
+        z = _mm256_add_epi64(z, step);
     }
-    _mm256_storeu_si256((__m256i *)state[0], s0);
-    _mm256_storeu_si256((__m256i *)state[1], s1);
-    _mm256_storeu_si256((__m256i *)state[2], s2);
-    _mm256_storeu_si256((__m256i *)state[3], s3);
     return i;
 }
 #endif
 
-/* out[0 .. n) = uniform floats in [0, 1) from `seed` (see the top of this file) */
-void sg_uniform(float *out, int64_t n, uint64_t seed, int simd) {
-    uint32_t state[4][8];
-    float last[8];
+/* word w of the stream of `seed` (see the top of this file) */
+static uint64_t word(uint64_t seed, uint64_t w) { return mix64(seed + (w + 1) * SG_GAMMA); }
+
+/* out[j] = value offset + j of the stream of `seed`, 0 <= j < n (see the top of this file) */
+void sg_uniform(float *out, int64_t n, uint64_t seed, int64_t offset, int simd) {
+    uint64_t w = (uint64_t)offset / 2; /* the word holding value offset */
     int64_t i = 0;
-    seed_state(state, seed);
+    if (n > 0 && offset % 2) out[i++] = to_unit((uint32_t)(word(seed, w++) >> 32));
 #ifdef SG_AVX2
-    if (simd && sg_simd()) i = uniform_avx2(out, n, state);
-#endif
-    for (; i + 8 <= n; i += 8) step8(state, out + i);
-    if (i < n) {
-        step8(state, last);
-        memcpy(out + i, last, sizeof(float) * (size_t)(n - i));
+    if (simd && sg_simd()) {
+        int64_t done = uniform_avx2(out + i, n - i, seed, w);
+        i += done;
+        w += (uint64_t)done / 2;
     }
+#endif
+    for (; i + 2 <= n; i += 2) {
+        uint64_t r = word(seed, w++);
+        out[i] = to_unit((uint32_t)r);
+        out[i + 1] = to_unit((uint32_t)(r >> 32));
+    }
+    if (i < n) out[i] = to_unit((uint32_t)word(seed, w));
 }

@@ -165,29 +165,33 @@ SG_TARGET static int64_t line_avx2(const float *t, float *dst, const float *fiel
     const float *f0 = field + x * sy + y, *f1 = f0 + nc * plane;
     const __m256 vx = _mm256_set1_ps((float)x), vy = _mm256_set1_ps((float)y);
     int64_t z = z0;
+    /* the displacement is summed from 0 and the position added last, as line_scalar does:
+     * summed onto x (up to 2^k), every step would round to x's coarser float32 spacing */
     for (; z + 16 <= z1; z += 16) {
-        __m256 px0 = vx, py0 = vy, px1 = vx, py1 = vy;
+        __m256 dx0 = _mm256_setzero_ps(), dy0 = dx0, dx1 = dx0, dy1 = dx0;
         for (int64_t j = 0; j < nc; j++) {
             const float *az = azt + j * sz + z;
             __m256 a0 = _mm256_loadu_ps(az), a1 = _mm256_loadu_ps(az + 8);
             __m256 b0 = _mm256_broadcast_ss(f0 + j * plane);
             __m256 b1 = _mm256_broadcast_ss(f1 + j * plane);
-            py0 = _mm256_fmadd_ps(b0, a0, py0);
-            py1 = _mm256_fmadd_ps(b0, a1, py1);
-            px0 = _mm256_fmadd_ps(b1, a0, px0);
-            px1 = _mm256_fmadd_ps(b1, a1, px1);
+            dy0 = _mm256_fmadd_ps(b0, a0, dy0);
+            dy1 = _mm256_fmadd_ps(b0, a1, dy1);
+            dx0 = _mm256_fmadd_ps(b1, a0, dx0);
+            dx1 = _mm256_fmadd_ps(b1, a1, dx1);
         }
-        sample8(t, dst, px0, py0, n_ch, sx, sy, sz, x, y, z);
-        sample8(t, dst, px1, py1, n_ch, sx, sy, sz, x, y, z + 8);
+        sample8(t, dst, _mm256_add_ps(vx, dx0), _mm256_add_ps(vy, dy0), n_ch, sx, sy, sz, x, y,
+                z);
+        sample8(t, dst, _mm256_add_ps(vx, dx1), _mm256_add_ps(vy, dy1), n_ch, sx, sy, sz, x, y,
+                z + 8);
     }
     for (; z + 8 <= z1; z += 8) {
-        __m256 px = vx, py = vy;
+        __m256 dx = _mm256_setzero_ps(), dy = dx;
         for (int64_t j = 0; j < nc; j++) {
             __m256 a = _mm256_loadu_ps(azt + j * sz + z);
-            py = _mm256_fmadd_ps(_mm256_broadcast_ss(f0 + j * plane), a, py);
-            px = _mm256_fmadd_ps(_mm256_broadcast_ss(f1 + j * plane), a, px);
+            dy = _mm256_fmadd_ps(_mm256_broadcast_ss(f0 + j * plane), a, dy);
+            dx = _mm256_fmadd_ps(_mm256_broadcast_ss(f1 + j * plane), a, dx);
         }
-        sample8(t, dst, px, py, n_ch, sx, sy, sz, x, y, z);
+        sample8(t, dst, _mm256_add_ps(vx, dx), _mm256_add_ps(vy, dy), n_ch, sx, sy, sz, x, y, z);
     }
     return z;
 }
