@@ -209,6 +209,10 @@ def test_modality_ct_on_an_mr_is_flagged(tmp_path, capsys):
     (volume,) = json.loads((out / "prepare-report.json").read_text())["volumes"]
     assert "look like MR" in volume["warnings"][0] and "stored values span only" in \
         volume["warnings"][0]
+    (scan,) = _scans(tmp_path / "in", 1)
+    assert _prepare(scan, "--out", tmp_path / "m", "--modality", "mr") == 0
+    assert f"warning: {scan}: --modality mr was given, but the values look like CT" in \
+        capsys.readouterr().err
 
 
 def test_a_mixed_ct_and_mr_folder_is_flagged(tmp_path, capsys):

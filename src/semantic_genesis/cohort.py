@@ -204,8 +204,9 @@ def _modality(array: np.ndarray, config: PrepareConfig) -> tuple[str, str, list[
         return detected, why, []
     warnings = []
     if config.modality in ("ct", "mr") and detected != config.modality:
+        facts = why.split(": not Hounsfield")[0]  # the numbers, not detect's conclusion
         warnings.append(f"--modality {config.modality} was given, but the values look like "
-                        f"{detected.upper()} ({why})")
+                        f"{detected.upper()} ({facts})")
     return config.modality, f"given ({config.modality})", warnings
 
 
@@ -223,7 +224,7 @@ def _convert(scan: Scan, out_dir: Path, config: PrepareConfig, info: dict) -> di
                           f"{float(np.max(volume.array)):g}], not [0, 1]; use modality ct or mr",
                           scan.path)
     array = normalize_intensity(volume.array, modality, config.window, config.percentiles)
-    if warnings:
+    if warnings and modality == "ct":  # the HU window squashes values that are not HU
         warnings[-1] += (f"; its stored values span only [{float(array.min()):.2f}, "
                          f"{float(array.max()):.2f}]")
     file = f"{VOLUMES}/{scan.id}.npy"
