@@ -219,7 +219,7 @@ def test_a_mixed_ct_and_mr_folder_is_flagged(tmp_path, capsys):
     scans = _scans(tmp_path / "in", 2)
     assert _prepare(*scans, ANATOMICAL, "--out", tmp_path / "c") == 0
     err = capsys.readouterr().err
-    assert "warning: the cohort mixes modalities (2 CT, 1 MR volumes)" in err
+    assert f"warning: {tmp_path / 'c'}: the cohort mixes modalities (2 CT, 1 MR volumes)" in err
     report = json.loads((tmp_path / "c" / "prepare-report.json").read_text())
     assert any("mixes modalities" in w for w in report["warnings"])
 
@@ -262,3 +262,20 @@ def test_window_and_percentiles_flags_take_effect(tmp_path):
                     "10", "90", "--dtype", "float32") == 0
     stored = np.load(tmp_path / "m" / "volumes" / "anatomical.npy")
     assert np.mean(stored == 0) >= 0.09 and np.mean(stored == 1) >= 0.09
+
+
+def test_an_unevenly_spaced_dicom_series_is_flagged(tmp_path, capsys):
+    import pydicom
+
+    from tests.io.scans import write_ct_series
+
+    write_ct_series(tmp_path / "series", ct_volume(), SPACING)
+    for f in (tmp_path / "series").iterdir():
+        if pydicom.dcmread(f).InstanceNumber == 6:
+            f.unlink()  # a missing middle slice
+    out = tmp_path / "c"
+    assert _prepare(tmp_path / "series", "--out", out, "--spacing", "1", "1", "2.5") == 0
+    err = capsys.readouterr().err
+    assert f"warning: {tmp_path / 'series'}: slices are unevenly spaced (gaps from 2.5 to 5" in err
+    (volume,) = json.loads((out / "prepare-report.json").read_text())["volumes"]
+    assert "unevenly spaced" in volume["warnings"][0]

@@ -351,13 +351,13 @@ def _record(info: dict[str, Any], split: str) -> CohortRecord:
                "direction": " ".join(f"{d:.6g}" for d in info["direction"])})
 
 
-def _mixed_modalities(volumes: list[dict[str, Any]]) -> list[str]:
+def _mixed_modalities(volumes: list[dict[str, Any]], out_dir: Path) -> list[str]:
     counts = Counter(v["modality"] for v in volumes)
     if len(counts) < 2:
         return []
     shown = ", ".join(f"{n} {m.upper()}" for m, n in sorted(counts.items()))
-    return [f"the cohort mixes modalities ({shown} volumes); each volume's modality is in "
-            "cohort.csv: check that mixing them is what you want"]
+    return [f"{display_path(out_dir)}: the cohort mixes modalities ({shown} volumes); each "
+            "volume's modality is in cohort.csv: check that mixing them is what you want"]
 
 
 def _assemble(scans: list[Scan], out_dir: Path, config: PrepareConfig,
@@ -386,7 +386,7 @@ def _assemble(scans: list[Scan], out_dir: Path, config: PrepareConfig,
                                            "replaced": (mine or {}).get("replaced"),
                                            "warnings": info.get("warnings", [])})
         report.warnings += [f"{info['source']}: {w}" for w in info.get("warnings", [])]
-    report.warnings += _mixed_modalities(report.volumes)
+    report.warnings += _mixed_modalities(report.volumes, out_dir)
     report.skipped.sort(key=lambda s: s["input"])
     if ok:
         with writing(out_dir / "cohort.csv"):

@@ -153,7 +153,9 @@ def resample_volume(volume: Volume, spacing: tuple[float, float, float],
                         sitk.sitkFloat32)
     note = (f"resampled from {_fmt(volume.spacing)} mm ({_fmt(volume.shape)}) to "
             f"{_fmt(new_spacing)} mm ({_fmt(size)})")
-    return from_sitk(out, volume.path, [*volume.notes, note])
+    resampled = from_sitk(out, volume.path, [*volume.notes, note])
+    resampled.warnings = list(volume.warnings)
+    return resampled
 
 
 def _fmt(values, sep: str = "x") -> str:
