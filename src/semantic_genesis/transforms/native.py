@@ -239,7 +239,7 @@ def uniform(
     return out
 
 
-_CHUNK = 32768  # words per numpy pass: 256 KiB, in cache (0.09 ms per 64 x 64 x 32 cube)
+_CHUNK = 32768  # words per numpy pass: 256 KiB stay in cache (2x faster than whole arrays)
 
 
 @functools.lru_cache(maxsize=1)

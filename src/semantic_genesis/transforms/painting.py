@@ -126,11 +126,12 @@ def uniform_noise(
 
     On CPU, the start of the noise stream (``native.noise``) of one 63-bit seed drawn from
     ``generator``: values ``k / 2**23``, ``k`` uniform in ``[0, 2**23)``, computed by the
-    compiled kernel (about 0.03 ms per 64 x 64 x 32 cube) or, without it, the same values by
-    numpy (about 0.09 ms, as fast as the numpy SFC64 draw it replaced, and ahead of
-    ``torch.rand``'s 0.8 ms; medians on this project's CI CPU). The painting fill is the
-    largest bulk draw of the sg/mg presets. Elsewhere ``torch.rand`` on the device
-    (``native.kernel_status`` names the stream)."""
+    compiled kernel or, without it, the same values by numpy: per 64 x 64 x 32 cube about
+    0.035 and 0.09 ms on one core of this project's CI machine, where numpy's SFC64 draw that
+    the numpy path replaced took 0.10 ms (the ``noise`` row of
+    ``benchmarks/bench_transforms.py``). The painting fill is the largest bulk draw of the
+    sg/mg presets. Elsewhere ``torch.rand`` on the device (``native.kernel_status`` names the
+    stream)."""
     if torch.device(device).type != "cpu":
         return rand(shape, generator, device).to(dtype)
     seed = draw_seed(generator)

@@ -10,9 +10,9 @@
  * sg_uniform: the painting noise (painting.py), a counter-based stream so that any stretch of it
  * can be computed on its own, here and in numpy (native.uniform_numpy gives the same bits):
  * 64-bit word w (w = 0, 1, ...) of the stream of `seed` is splitmix64's output function applied
- * to seed + (w + 1) * 0x9E3779B97F4A7C15, i.e. the w-th output of a splitmix64 generator
- * started at `seed` (Steele, Lea and Flood, "Fast splittable pseudorandom number generators",
- * 2014). Its low 32 bits give value 2w, its high 32 bits value 2w + 1: the top 23 bits of each
+ * to seed + (w + 1) * 0x9E3779B97F4A7C15, i.e. output w (counting from 0) of a splitmix64
+ * generator started at `seed` (Steele, Lea and Flood, "Fast splittable pseudorandom number
+ * generators", 2014). Its low 32 bits give value 2w, its high 32 bits value 2w + 1: the top 23 bits of each
  * half are the mantissa of a float in [1, 2), minus 1, so a value is k / 2^23, k uniform in
  * [0, 2^23).
  */
