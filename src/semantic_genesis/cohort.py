@@ -113,7 +113,7 @@ def _reusable(info: dict[str, Any] | None, out_dir: Path, sha: str, recipe: dict
     """True when a sidecar describes a complete volume made from the same source and recipe."""
     if not info or info.get("status") != "ok" or info.get("sha256") != sha:
         return False
-    if info.get("recipe") != recipe:
+    if info.get("recipe") != recipe or info.get("file") != f"{VOLUMES}/{info.get('id')}.npy":
         return False
     try:
         stored = np.load(out_dir / info["file"], mmap_mode="r")
