@@ -102,7 +102,7 @@ def _check_task(spec: TaskSpec, config: BenchmarkConfig) -> None:
     if bool(spec.data) == bool(spec.target):
         raise SemgenError(f"task {spec.name!r} needs 'data' or 'target' (one of them)")
     if spec.target:
-        check_target(spec.target, spec.task or None)
+        check_target(spec.target, spec.task or None, spec.target_options)
     task = spec.task or TARGET_TASKS.get(spec.target, "")
     if task not in ("classify", "segment"):
         raise SemgenError(f"task {spec.name!r} needs 'task: classify' or 'task: segment'")

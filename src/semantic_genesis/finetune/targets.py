@@ -98,6 +98,8 @@ def lung_tumour(root: Path, train_case: str = "lung2", cache_dir: str = "") -> T
     cases = ("lung1", "lung2")
     if train_case not in cases:
         raise SemgenError(f"train_case must be lung1 or lung2, got {train_case!r}")
+    if not isinstance(cache_dir, str):
+        raise SemgenError(f"cache_dir must be text, got {cache_dir!r}")
     path = root / "lung-tumour"
     if not (path / READY).is_file():
         files = fetch_samples(Path(cache_dir) if cache_dir else None)
@@ -130,6 +132,13 @@ def mni152_tissue(root: Path, spacing_mm: float = 3.0, threshold: float = 0.5) -
     from semantic_genesis.data.samples import mni152
     from semantic_genesis.io import read_volume, resample_volume, write_nifti
 
+    for name, value, lo, hi in (("spacing_mm", spacing_mm, 0.5, 10.0),
+                                ("threshold", threshold, 0.0, 1.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            lo < value <= hi
+        ):
+            raise SemgenError(f"mni152-tissue {name} = {value!r}: must be a number in "
+                              f"({lo:g}, {hi:g}]")
     path = root / f"mni152-tissue-{spacing_mm:g}mm"
     if not (path / READY).is_file():
         files = mni152()
@@ -188,13 +197,36 @@ TARGETS: dict[str, Callable[..., TargetData]] = {
 }
 
 
-def prepare_target(name: str, root: str | Path, **options: Any) -> TargetData:
-    """Prepare the built-in target ``name`` under ``root`` (once) and describe it."""
+#: the task of each built-in target, known before any data is made
+TARGET_TASKS = {"phantom-ncc": "classify", "phantom-ncs": "segment", "lung-tumour": "segment",
+                "mni152-tissue": "segment"}
+
+
+def check_target(name: str, task: str | None = None, options: dict[str, Any] | None = None
+                 ) -> None:
+    """Refuse an unknown target, one used with the other task, or bad options, before any
+    data is made."""
     if name not in TARGETS:
         raise SemgenError(f"unknown target {name!r}; built in: {', '.join(TARGETS)}")
-    fn = TARGETS[name]
+    if task is not None and TARGET_TASKS[name] != task:
+        raise SemgenError(f"target {name!r} is a {TARGET_TASKS[name]} task; "
+                          f"use --task {TARGET_TASKS[name]}")
+    options = options or {}
     try:
-        inspect.signature(fn).bind(Path(root), **options)
+        inspect.signature(TARGETS[name]).bind(Path("."), **options)
     except TypeError as exc:
         raise SemgenError(f"bad options for target {name!r}: {exc}") from None
-    return fn(Path(root), **options)
+    if name.startswith("phantom-") and not options.get("data"):
+        from semantic_genesis.data.phantoms import PhantomConfig
+        from semantic_genesis.utils.config import from_dict
+
+        try:
+            from_dict(PhantomConfig, options)
+        except SemgenError as exc:
+            raise SemgenError(f"target {name!r} options: {exc.reason}") from None
+
+
+def prepare_target(name: str, root: str | Path, **options: Any) -> TargetData:
+    """Prepare the built-in target ``name`` under ``root`` (once) and describe it."""
+    check_target(name, options=options)
+    return TARGETS[name](Path(root), **options)
