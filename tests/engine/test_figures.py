@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semantic_genesis.engine.figures import plot_restorations, restorations_figure
+from semantic_genesis.engine.figures import curves_figure, plot_restorations, restorations_figure
 
 
 def _cubes(seed: int) -> np.ndarray:
@@ -33,3 +33,18 @@ def test_plot_restorations_writes_a_png(tmp_path: Path) -> None:
     clean = _cubes(0)
     out = plot_restorations(clean, _cubes(1), None, clean, tmp_path / "r.png", title="epoch 1")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_accuracy_on_a_fixed_axis_with_chance_and_whole_epochs() -> None:
+    history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1 / e, "train_acc": 0.2 * e,
+                "val_acc": 0.25, "lr": 1e-3} for e in (1, 2)]
+    fig = curves_figure(history, n_classes=4)
+    panels = {ax.get_title(): ax for ax in fig.axes}
+    acc = panels["pseudo-class accuracy"]
+    assert acc.get_ylim() == (0.0, 1.02)
+    chance = [ln for ln in acc.get_lines() if ln.get_label() == "chance (1/4)"]
+    assert len(chance) == 1 and list(chance[0].get_ydata()) == [0.25, 0.25]
+    fig.canvas.draw()
+    ticks = [t for t in panels["total loss"].get_xticks() if 1 <= t <= 2]
+    assert ticks == [1.0, 2.0]  # no epoch 1.2, 1.4, ...
+    assert not [ln for ln in panels["total loss"].get_lines() if "chance" in ln.get_label()]

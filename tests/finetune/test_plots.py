@@ -8,6 +8,7 @@ from pathlib import Path
 from semantic_genesis.finetune.plots import (
     CHANCE_AUC,
     SCORE_LIMITS,
+    plot_curves,
     plot_results,
     results_figure,
 )
@@ -55,4 +56,13 @@ def test_fraction_curves_only_for_tasks_with_several_fractions(tmp_path: Path) -
     assert all(ax.get_ylim() == SCORE_LIMITS for ax in fig.axes)
     assert sum(len(_chance_lines(ax)) for ax in fig.axes) == 2  # both AUC panels
     out = plot_results(summaries, tmp_path / "results.png", INITS)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_learning_curves_png(tmp_path: Path) -> None:
+    from semantic_genesis.finetune.trainer import EpochRecord
+
+    fields = EpochRecord.__dataclass_fields__
+    history = [EpochRecord(**{k: (e if k == "epoch" else 0.5) for k in fields}) for e in (1, 2)]
+    out = plot_curves(history, tmp_path / "curves.png", "auc", best_epoch=2, title="t")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

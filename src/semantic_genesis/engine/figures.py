@@ -36,8 +36,20 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
-    """Loss, MSE, CE and accuracy (training and validation) and the learning rate per epoch."""
+def plot_curves(
+    history: list[dict[str, Any]], path: Path, n_classes: int | None = None
+) -> Path:
+    """curves.png (see :func:`curves_figure`)."""
+    return _save(curves_figure(history, n_classes), path)
+
+
+def curves_figure(history: list[dict[str, Any]], n_classes: int | None = None) -> Any:
+    """Loss, MSE, CE and accuracy (training and validation) and the learning rate per epoch.
+
+    With ``n_classes`` the pseudo-class accuracy panel shows chance (1 / n_classes) dashed.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     panels = [
         (s, t)
         for s, t in (
@@ -63,11 +75,17 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
                 marker="." if len(epochs) < 30 else None,
                 label=key.split("_")[0] if stat != "lr" else "lr",
             )
+        if stat in ("acc", "rot_acc"):
+            ax.set_ylim(0.0, 1.02)  # accuracies on one fixed axis, epoch after epoch
+        if stat == "acc" and n_classes:
+            ax.axhline(1 / n_classes, color="0.35", ls="--", lw=1,
+                       label=f"chance (1/{n_classes})")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return fig
 
 
 def plot_restorations(

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from semantic_genesis.finetune.statistics import CellSummary  # noqa: E402
 from semantic_genesis.finetune.trainer import EpochRecord  # noqa: E402
@@ -31,8 +32,9 @@ def plot_curves(
     best_epoch: int = 0,
     title: str = "",
 ) -> Path:
-    """curves.png: training and validation loss, the validation metric and the learning rate
-    per epoch; a dashed line marks the epoch whose weights were kept."""
+    """curves.png: training and validation loss, the validation metric (on the fixed score
+    axis, with chance for AUC) and the learning rate per epoch; a dashed line marks the epoch
+    whose weights were kept."""
     epochs = [h.epoch for h in history]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     axes[0].plot(epochs, [h.train_loss for h in history], "o-", ms=3, label="train")
@@ -40,11 +42,13 @@ def plot_curves(
     axes[0].set_ylabel("loss")
     axes[0].legend()
     axes[1].plot(epochs, [h.val_metric for h in history], "o-", ms=3, color="C2")
-    axes[1].set_ylabel(f"validation {metric}")
+    _score_axis(axes[1], metric)
+    axes[1].set_ylabel(f"validation {_METRIC_NAMES.get(metric.lower(), metric)}")
     axes[2].semilogy(epochs, [h.lr for h in history], "o-", ms=3, color="C3")
     axes[2].set_ylabel("learning rate")
     for ax in axes:
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if best_epoch:
             ax.axvline(best_epoch, color="k", ls="--", lw=0.8)
