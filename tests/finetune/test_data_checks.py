@@ -73,3 +73,39 @@ def test_candidates_outside_their_scan_are_flagged_and_counted(
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["data"]["candidates_outside_scan"] == 1
     assert any("outside their scan" in w for w in metrics["warnings"])
+
+
+def test_nan_voxels_in_an_image_are_an_error_naming_it(tmp_path: Path) -> None:
+    arr = np.zeros((16, 16, 8), np.float32)
+    arr[2:4, 2:4, 2:4] = np.nan
+    path = tmp_path / "nan.nii.gz"
+    write_nifti(Volume(arr, SPACING, (0.0, 0.0, 0.0), DIRECTION), path)
+    with pytest.raises(SemgenError, match="8 NaN or infinite voxels") as err:
+        VolumeCache(tmp_path / "cache", "ct").image(path)
+    assert err.value.path == path
+
+
+def test_nan_weights_are_named_as_nan_not_a_learning_rate() -> None:
+    import torch
+
+    from semantic_genesis.finetune.recipes import get_recipe
+    from semantic_genesis.finetune.trainer import fit
+
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.fill_(float("nan"))
+    with pytest.raises(SemgenError, match="weights hold NaN"):
+        fit(model, get_recipe("ncc"), 1, lambda opt: float("nan"), lambda: (float("nan"), 0.5))
+
+
+def test_candidates_of_scans_not_in_the_folder_are_said(tiny_data: Path, tmp_path: Path) -> None:
+    from semantic_genesis.finetune.config import FinetuneConfig
+    from semantic_genesis.finetune.tasks.classify import select_candidates
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    with open(data / "candidates.csv", "a") as fh:
+        fh.write("ghost,1,2,3,1\n")
+    with pytest.warns(MetricWarning, match="1 candidate.* not in the data folder .*ghost"):
+        _, _, info = select_candidates(data, FinetuneConfig())
+    assert info["candidates_without_scan"] == 1 and len(info["warnings"]) == 1

@@ -34,6 +34,8 @@ from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.seed import derive_rng
 
 SPLITS = ("train", "val", "test")
+#: bump when a conversion gets stricter, so entries cached by an older release are redone
+CACHE_VERSION = 2
 _SUBSET = re.compile(r"subset(\d+)$")
 
 
@@ -87,6 +89,7 @@ class Candidate:
     seriesuid: str
     world: tuple[float, float, float]
     label: int
+    line: int = 0  # its line in candidates.csv (for messages)
 
 
 def read_candidates(path: Path) -> list[Candidate]:
@@ -101,7 +104,7 @@ def read_candidates(path: Path) -> list[Candidate]:
             raise SemgenError(f"line {line}: coordinates and class must be numbers", path) from None
         if not all(math.isfinite(v) for v in world) or label < 0:
             raise SemgenError(f"line {line}: non-finite coordinate or negative class", path)
-        out.append(Candidate(row["seriesuid"], world, label))
+        out.append(Candidate(row["seriesuid"], world, label, line))
     if not out:
         raise SemgenError("no candidates in the file", path)
     return out
@@ -206,6 +209,26 @@ def crop(array: np.ndarray, corner: Sequence[int], patch: Sequence[int]) -> np.n
     return out
 
 
+def check_same_grid(label: Volume, image: Volume, label_path: Path) -> None:
+    """Refuse a label map whose grid (shape, spacing, origin, direction) is not its image's:
+    its voxels would be scored against other places of the scan. Tolerances: 0.1 % of the
+    spacing, 1 % of a voxel for the origin, 1e-4 for the direction cosines."""
+    spacing = np.asarray(image.spacing, dtype=float)
+    problems = []
+    if tuple(label.shape) != tuple(image.shape):
+        problems.append(f"shape {tuple(label.shape)} vs {tuple(image.shape)}")
+    elif not np.allclose(label.spacing, spacing, rtol=1e-3, atol=0):
+        problems.append(f"spacing {tuple(label.spacing)} vs {tuple(image.spacing)}")
+    elif np.max(np.abs(np.subtract(label.origin, image.origin))) > 0.01 * spacing.min():
+        problems.append(f"origin {tuple(label.origin)} vs {tuple(image.origin)}")
+    elif not np.allclose(label.direction, image.direction, atol=1e-4):
+        problems.append(f"direction {tuple(label.direction)} vs {tuple(image.direction)}")
+    if problems:
+        raise SemgenError(
+            f"label map is not on the grid of its image {image.path}: {problems[0]}", label_path
+        )
+
+
 class VolumeCache:
     """Normalised images and label maps, converted once and memory-mapped afterwards.
 
@@ -228,7 +251,7 @@ class VolumeCache:
         st = path.stat() if path.is_file() else None
         sig = (
             f"{path.resolve()}|{st and st.st_size}|{st and st.st_mtime_ns}|{kind}|"
-            f"{self.modality}|{self.window}"
+            f"{self.modality}|{self.window}|{CACHE_VERSION}"
         )
         return f"{case_id(path)}-{kind}-{hashlib.sha1(sig.encode()).hexdigest()[:12]}"
 
@@ -237,12 +260,11 @@ class VolumeCache:
         return self._get(Path(path), "image")
 
     def label(self, path: Path, like: Volume | None = None) -> Volume:
-        """The label map as a Volume with a uint8 memory map; checked against ``like``."""
+        """The label map as a Volume with a uint8 memory map; checked against ``like`` (its
+        image), see :func:`check_same_grid`."""
         vol = self._get(Path(path), "label")
-        if like is not None and vol.shape != like.shape:
-            raise SemgenError(
-                f"label map shape {vol.shape} differs from its image {like.shape}", path
-            )
+        if like is not None:
+            check_same_grid(vol, like, Path(path))
         return vol
 
     def _get(self, path: Path, kind: str) -> Volume:
@@ -266,6 +288,9 @@ class VolumeCache:
         vol = read_volume(path)
         notes = list(vol.notes)
         if kind == "image":
+            bad = int(np.size(vol.array) - np.count_nonzero(np.isfinite(vol.array)))
+            if bad:
+                raise SemgenError(f"the image holds {bad} NaN or infinite voxels", path)
             modality = self.modality
             if modality == "auto":
                 modality, reason = detect_modality(vol.array)
@@ -276,7 +301,13 @@ class VolumeCache:
             array = np.asarray(vol.array)
             if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 255:
                 raise SemgenError("label map values must be integers in 0..255", path)
-            array = np.rint(array).astype(np.uint8)
+            fractional = array[array != np.rint(array)]
+            if fractional.size:
+                raise SemgenError(
+                    f"label map holds {fractional.size} non-integer values (e.g. "
+                    f"{float(fractional.flat[0]):g}); labels must be whole numbers (a "
+                    "probability map must be thresholded first)", path)
+            array = array.astype(np.uint8)
         save_npy_atomic(npy, array)
         write_json(
             meta,

@@ -83,9 +83,14 @@ def fit(
         train_loss = float(train_epoch(opt))
         val_loss, val_metric = validate()
         if not math.isfinite(train_loss) or not math.isfinite(val_loss):
+            nan_weights = any(not bool(torch.isfinite(p).all()) for p in model.parameters())
+            cause = ("the network's weights hold NaN" if nan_weights
+                     else "try a lower learning rate (--lr)")
+            if epoch == 1 and nan_weights:
+                cause += " (at the first epoch: check the initialisation and the data)"
             raise SemgenError(
                 f"the loss became {train_loss if not math.isfinite(train_loss) else val_loss} "
-                f"at epoch {epoch}; try a lower learning rate (--lr)"
+                f"at epoch {epoch}; {cause}"
             )
         result.history.append(
             EpochRecord(

@@ -12,8 +12,9 @@ of the per-class means), the objective the balanced training optimises: the plai
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from semantic_genesis.finetune.data import (
     split_cases,
     subsample,
 )
-from semantic_genesis.finetune.metrics import roc_auc
+from semantic_genesis.finetune.metrics import flag, roc_auc
 from semantic_genesis.finetune.recipes import Recipe
 from semantic_genesis.finetune.tasks.common import TaskOutcome, batches, random_flips, to_tensor
 from semantic_genesis.finetune.trainer import fit
@@ -44,11 +45,13 @@ from semantic_genesis.utils.seed import derive_rng
 
 @dataclass
 class CubeSet:
-    """Cubes cut around candidates: float16 (N, X, Y, Z) in [0, 1], labels (N,)."""
+    """Cubes cut around candidates: float16 (N, X, Y, Z) in [0, 1], labels (N,); ``outside``
+    lists the candidates left out because their point lies outside their scan."""
 
     cubes: np.ndarray
     labels: np.ndarray
     candidates: list[Candidate]
+    outside: list[Candidate] = field(default_factory=list)
 
 
 def select_candidates(
@@ -80,7 +83,13 @@ def select_candidates(
         "candidates_file": str(path),
         "candidates_without_scan": len(every) - len(usable),
         "notes": [],
+        "warnings": [],
     }
+    if len(every) > len(usable):
+        missing = sorted({c.seriesuid for c in every} - set(images))
+        flag(f"{path}: {len(every) - len(usable)} candidate(s) name {len(missing)} scan(s) not "
+             f"in the data folder and are left out ({', '.join(missing[:3])}"
+             f"{', ...' if len(missing) > 3 else ''})", info["warnings"])
     for name in list(by_split):
         pos = [c for c in by_split[name] if c.label == 1]
         neg = [c for c in by_split[name] if c.label == 0]
@@ -119,8 +128,11 @@ def cut_cubes(
     cache: VolumeCache,
     patch: tuple[int, int, int],
 ) -> CubeSet:
-    """Cut one cube per candidate, reading each scan once."""
+    """Cut one cube per candidate, reading each scan once. A candidate whose point lies
+    outside its scan (a wrong coordinate system, another scan's row) would give an empty cube
+    that still counts in the AUC: it is left out and listed in ``outside``."""
     cubes = np.zeros((len(candidates), *patch), dtype=np.float16)
+    inside = np.ones(len(candidates), dtype=bool)
     by_series: dict[str, list[int]] = defaultdict(list)
     for i, c in enumerate(candidates):
         by_series[c.seriesuid].append(i)
@@ -128,9 +140,43 @@ def cut_cubes(
         vol = cache.image(images[uid])
         idx = by_series[uid]
         centers = vol.world_to_voxel(np.array([candidates[i].world for i in idx]))
+        inside[idx] = np.all((centers > -0.5) & (centers < np.array(vol.shape) - 0.5), axis=1)
         for i, center in zip(idx, centers, strict=True):
             cubes[i] = extract_cube(vol.array, center, patch)
-    return CubeSet(cubes, np.array([c.label for c in candidates], dtype=np.int64), candidates)
+    kept = [c for c, ok in zip(candidates, inside, strict=True) if ok]
+    return CubeSet(
+        cubes[inside],
+        np.array([c.label for c in kept], dtype=np.int64),
+        kept,
+        [c for c, ok in zip(candidates, inside, strict=True) if not ok],
+    )
+
+
+def drop_outside(sets: dict[str, CubeSet], info: dict[str, Any], path: Path) -> None:
+    """Flag the candidates left out because they lie outside their scan (console and report),
+    update the counts, and refuse a training set left without both classes."""
+    outside = sorted((c for s in sets.values() for c in s.outside), key=lambda c: c.line)
+    info["candidates_outside_scan"] = len(outside)
+    if outside:
+        shown = "; ".join(
+            f"line {c.line}: {c.seriesuid} at ({', '.join(f'{v:g}' for v in c.world)}) mm"
+            for c in outside[:3]
+        )
+        flag(f"{path}: {len(outside)} candidate(s) lie outside their scan and are left out "
+             f"of training and test ({shown}{'; ...' if len(outside) > 3 else ''})",
+             info["warnings"])
+    for name, s in sets.items():
+        info[f"{name}_candidates"] = len(s.candidates)
+        info[f"{name}_positives"] = int(s.labels.sum())
+    if set(sets["train"].labels.tolist()) != {0, 1}:
+        raise SemgenError("after leaving out the candidates outside their scans, the training "
+                          "scans lack a class", path)
+    if not sets["test"].candidates:
+        raise SemgenError("no test candidate lies inside its scan", path)
+    if not sets["val"].candidates:
+        sets["val"] = sets["train"]
+        info["notes"].append("no validation candidate inside its scan: validation uses the "
+                             "training candidates")
 
 
 def balanced_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -173,6 +219,7 @@ def run_classify(
     """Fine-tune and test a candidate classifier; write predictions.csv."""
     splits, images, info = select_candidates(data_dir, cfg)
     sets = {name: cut_cubes(c, images, cache, recipe.patch) for name, c in splits.items()}
+    drop_outside(sets, info, Path(data_dir) / cfg.candidates)
     model, init_info = build_model(
         "classify", 1, cfg.init, cfg.width, cfg.norm, cfg.freeze_encoder, cfg.linear_probe
     )
@@ -203,6 +250,8 @@ def run_classify(
     def validate() -> tuple[float, float]:
         val = sets["val"]
         logits = predict_logits(model, val.cubes, recipe.batch_size, device)
+        if not np.all(np.isfinite(logits)):
+            return math.nan, math.nan  # the trainer names the NaN and stops
         return balanced_bce(logits, val.labels), roc_auc(logits, val.labels)
 
     result = fit(model, recipe, cfg.epochs, train_epoch, validate, desc="finetune classify")
@@ -210,6 +259,12 @@ def run_classify(
     prob = torch.sigmoid(
         torch.from_numpy(predict_logits(model, test.cubes, recipe.batch_size, device))
     ).numpy()
+    if not np.all(np.isfinite(prob)):
+        raise SemgenError(f"the network's test predictions hold {int(np.sum(~np.isfinite(prob)))}"
+                          " NaN values: no AUC can be computed (the weights hold NaN?)", out_dir)
+    if len(set(test.labels.tolist())) < 2:
+        flag(f"the test candidates hold one class only ({len(prob)} candidates): the AUC is "
+             "undefined (NaN)", info["warnings"])
     metrics = {
         "auc": roc_auc(prob, test.labels),
         "accuracy": float(np.mean((prob >= 0.5) == (test.labels == 1))),
