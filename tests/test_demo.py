@@ -13,11 +13,11 @@ from types import SimpleNamespace
 import pytest
 
 from semantic_genesis.cli import main
-from semantic_genesis.demo import _results_sections
+from semantic_genesis.demo import _results_sections, _stages_section
 from semantic_genesis.finetune.plots import plot_results
 from semantic_genesis.finetune.results import results_markdown
 from semantic_genesis.finetune.statistics import CellSummary, label_efficiency
-from semantic_genesis.report import Report
+from semantic_genesis.report import Report, Table
 from semantic_genesis.utils.outdir import MARKER
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -55,6 +55,17 @@ def test_results_render_in_order_with_the_plot(tmp_path: Path) -> None:
         assert table < reading < part.index("<table>", table + 1)
     assert ncs.index("a note") < ncs.index("<table>")
     assert "<blockquote>" in html and "<code>scratch</code>" in html
+
+
+def test_stage_table_follows_the_chain(tmp_path: Path) -> None:
+    times = {"benchmark": 3.0, "discover": 2.0, "phantoms-pretrain": 1.0, "pretrain-sg": 4.0,
+             "prepare": 0.5, "pretrain-mg": 4.5, "phantoms-target": 1.5}
+    (tmp_path / "experiment.json").write_text(json.dumps({"stage_seconds": times}))
+    (table,) = [b for b in _stages_section(tmp_path).blocks if isinstance(b, Table)]
+    assert [row[0] for row in table.rows] == [
+        "phantoms-pretrain", "phantoms-target", "prepare", "discover", "pretrain-mg",
+        "pretrain-sg", "benchmark", "total"]
+    assert table.rows[-1][1] == "16.5"
 
 
 def test_demo_refuses_a_folder_of_someone_else(tmp_path: Path,

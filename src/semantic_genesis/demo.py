@@ -116,9 +116,19 @@ def _fmt(value: Any, digits: int = 4) -> str:
         return str(value) if value not in (None, "") else "–"
 
 
+#: the stages in the order the chain runs them (a resumed run records them by name)
+CHAIN = ("phantoms-pretrain", "phantoms-target", "prepare", "discover", "pretrain", "benchmark")
+
+
+def _chain_position(stage: str) -> tuple[int, str]:
+    """Where a stage (``pretrain-<method>`` by its prefix) comes in :data:`CHAIN`."""
+    base = "pretrain" if stage.startswith("pretrain-") else stage
+    return (CHAIN.index(base) if base in CHAIN else len(CHAIN), stage)
+
+
 def _stages_section(out: Path) -> Section:
     times = _read_json(out / "experiment.json").get("stage_seconds", {})
-    rows = [[name, f"{sec:.1f}"] for name, sec in times.items()]
+    rows = [[name, f"{times[name]:.1f}"] for name in sorted(times, key=_chain_position)]
     rows.append(["total", f"{sum(times.values()):.1f}"])
     info = run_info()
     hw = info["hardware"]

@@ -2,8 +2,8 @@
 
 ``restorations.png`` shows, for a fixed validation batch perturbed with a fixed seed, the
 central axial slice of the perturbed network input, the restoration (sigmoid of the decoder
-output) and the target, so successive epochs compare directly. The target of self-restoration
-is the clean cube; the clean cube gets a column of its own only where it differs from the target.
+output) and the target (the clean cube, flipped as the input was), so successive epochs compare
+directly.
 """
 
 from __future__ import annotations
@@ -96,37 +96,33 @@ def plot_restorations(
     path: Path,
     title: str = "",
 ) -> Path:
-    """restorations.png (see :func:`restorations_figure`)."""
-    return _save(restorations_figure(clean, perturbed, restored, target, title), path)
+    """restorations.png (see :func:`restorations_figure`). ``clean`` is not drawn: the target
+    is the clean cube as the network must restore it (with the flips its input also got), so
+    the clean cube would show the same anatomy twice."""
+    del clean
+    return _save(restorations_figure(perturbed, restored, target, title), path)
 
 
 def restoration_columns(
-    clean: np.ndarray, perturbed: np.ndarray, restored: np.ndarray | None, target: np.ndarray
+    perturbed: np.ndarray, restored: np.ndarray | None, target: np.ndarray
 ) -> list[tuple[str, np.ndarray]]:
-    """The distinct images to show, each once, with their titles: the clean cube (only where it
-    is not the target), the perturbed input, the restoration (methods with a decoder), the
-    target."""
-    same = np.array_equal(clean, target)
-    columns = [] if same else [("clean", clean)]
-    columns.append(("input (perturbed)", perturbed))
+    """The images to show, each once, with their titles: the perturbed input, the restoration
+    (methods with a decoder) and the target."""
+    columns = [("input (perturbed)", perturbed)]
     if restored is not None:
         columns.append(("restored", restored))
-    columns.append(("target (clean)" if same else "target", target))
+    columns.append(("target", target))
     return columns
 
 
 def restorations_figure(
-    clean: np.ndarray,
-    perturbed: np.ndarray,
-    restored: np.ndarray | None,
-    target: np.ndarray,
-    title: str = "",
+    perturbed: np.ndarray, restored: np.ndarray | None, target: np.ndarray, title: str = ""
 ) -> Any:
     """Rows = cubes, columns = :func:`restoration_columns`, central z slice.
 
     Arrays are ``(N, 1, X, Y, Z)`` in [0, 1]; ``restored`` is None for methods without a decoder.
     """
-    columns = restoration_columns(clean, perturbed, restored, target)
+    columns = restoration_columns(perturbed, restored, target)
     n = perturbed.shape[0]
     fig, axes = _figure(n, len(columns), (2.0 * len(columns), 2.0 * n))
     z = perturbed.shape[-1] // 2
