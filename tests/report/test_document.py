@@ -64,6 +64,15 @@ def test_a_missing_figure_is_named(tmp_path: Path) -> None:
     assert "figure missing" in html and "gone.png" in html and "<img" not in html
 
 
+def test_only_pictures_are_embedded(tmp_path: Path) -> None:
+    """An image link in the text to another file does not copy that file into the page."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password")
+    html = Report("T", "", [Section("S", [f"![x]({secret})", "![y](secret.txt)"])]).html(tmp_path)
+    assert "<img" not in html and html.count("figure missing") == 2
+    assert "cGFzc3dvcmQ" not in html  # base64 of "password"
+
+
 def test_cohort_montage(tmp_path: Path, synthetic_cohort: Path) -> None:
     out = cohort_montage(synthetic_cohort, tmp_path / "cohort.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -72,3 +81,12 @@ def test_cohort_montage(tmp_path: Path, synthetic_cohort: Path) -> None:
 def test_cli_reference_is_current() -> None:
     committed = (REPO / "docs" / "cli.md").read_text()
     assert committed == cli_reference_markdown(), "run `make docs` to regenerate docs/cli.md"
+
+
+def test_figure_names_and_captions_with_markdown_characters(tmp_path: Path) -> None:
+    folder = tmp_path / "é dir"
+    folder.mkdir()
+    img = _png(folder / "a (1).png")
+    html = Report("T", "", [Section("S", [Figure(img, "cap [x] *y* a_b")])]).html(tmp_path)
+    assert html.count('src="data:image/png;base64,') == 1
+    assert '<img alt="cap [x] *y* a_b"' in html and "<em>cap [x] *y* a_b</em>" in html

@@ -21,6 +21,7 @@ import markdown as _markdown
 from semantic_genesis.utils.atomic import atomic_write_text
 
 _NUMERIC = re.compile(r"^[-+]?[\d.]+(e[-+]?\d+)?\s*(±\s*[\d.]+)?\s*%?$")
+_PNG = b"\x89PNG\r\n\x1a\n"
 _IMG = re.compile(r'<img alt="([^"]*)" src="([^"]*)" ?/?>')
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
@@ -120,7 +121,7 @@ def _block_markdown(block: Block, base: Path) -> str:
     if isinstance(block, Table):
         return block.markdown()
     if isinstance(block, Figure):
-        caption = " ".join(block.caption.split())
+        caption = re.sub(r"([\\`*_\[\]])", r"\\\1", " ".join(block.caption.split()))
         return f"![{caption}]({quote(_relative(block.path, base))})\n*{caption}*"
     return str(block).strip()
 
@@ -133,11 +134,13 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def _embedded(alt: str, src: str, base: Path) -> str:
-    """An ``<img>`` whose PNG is inlined as base64, or a note naming the missing file."""
+    """An ``<img>`` whose PNG is inlined as base64, or a note naming the missing file (or the
+    file that is not a PNG: a link in the text must not copy any file into the page)."""
     if src.startswith(("data:", "http://", "https://")):
         return f'<img alt="{alt}" src="{src}">'
     path = base / unquote(html.unescape(src))
-    if not path.is_file():
+    data = path.read_bytes() if path.is_file() else b""
+    if not data.startswith(_PNG):  # only pictures go into the page, never another file
         return f'<span class="missing">(figure missing: {html.escape(str(path))})</span>'
-    data = base64.b64encode(path.read_bytes()).decode()
+    data = base64.b64encode(data).decode()
     return f'<img alt="{alt}" src="data:image/png;base64,{data}">'
