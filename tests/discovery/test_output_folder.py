@@ -129,3 +129,12 @@ def test_a_real_full_disk_is_exit_2_not_a_bus_error(chests, tmp_path) -> None:
         assert (out / "patterns.csv").is_file()
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_an_unreadable_part_file_is_computed_again(chests, tmp_path) -> None:
+    out = tmp_path / "p"
+    _run(chests, out)
+    before = (out / "patterns.csv").read_bytes()
+    (out / "classes" / "ref-00000.json").write_text("{truncated")
+    _run(chests, out)  # not "other settings": the part is simply made again
+    assert (out / "patterns.csv").read_bytes() == before

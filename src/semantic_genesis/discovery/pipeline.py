@@ -14,6 +14,15 @@ share of the parts (round-robin). Assembly then walks the parts in order and kee
 accepted corner of each reference that is at least ``min_distance`` from every earlier class
 (the reference's distance test, without its never-reset flag); a reference with none is
 replaced by the next one and reported. Every rank assembles the same classes; rank 0 writes.
+Neighbours come only from the reference patient's own modality (:mod:`.references`).
+
+Output folder: rank 0 claims ``out_dir`` (:func:`semantic_genesis.utils.outdir.claim_output`)
+before any rank writes: it must be new, empty or made by ``discover`` before, not contain the
+cohort, and it is locked for the run. ``--overwrite`` removes only discover's own part files.
+
+Nothing is adapted silently: a smaller K, fewer classes than asked (with per-reason counts),
+skipped or clamped neighbours and mixed modalities are warnings (``DiscoverWarning``, printed
+by the command) and recorded in ``discover.json``; NaN volumes or features are errors.
 """
 
 from __future__ import annotations
@@ -108,8 +117,9 @@ def _prepare_out(out_dir: Path, key: str, overwrite: bool) -> None:
         for folder in (out_dir, parts, out_dir / ".cache"):
             for tmp in folder.glob(TMP_PREFIX + "*") if folder.is_dir() else ():
                 tmp.unlink(missing_ok=True)
+    # an unreadable part is simply computed again; one made with other settings is stale
     stale = [p for p in sorted(parts.glob("ref-*.json"))
-             if read_part(p).get("key") != key] if parts.is_dir() else []
+             if read_part(p).get("key", key) != key] if parts.is_dir() else []
     if stale and not overwrite:
         raise SemgenError("holds classes discovered with other settings or another cohort; "
                           "use another --out or pass --overwrite", out_dir)
@@ -189,13 +199,7 @@ def _discover(cohort_dir: Path, out_dir: Path, config: DiscoverConfig,
     feats = cached_features(config, cohort_dir, out_dir, records, fingerprint, device)
     timings["features_s"] = time.perf_counter() - t
 
-    k_train, k_val = min(config.instances, len(train)), min(config.val_instances, len(val))
-    if k_train < config.instances:
-        _warn(notes, f"only {len(train)} training patients: K = {k_train} instead of "
-                     f"{config.instances} training instances per class")
-    if k_val < config.val_instances:
-        _warn(notes, f"only {len(val)} validation patients: {k_val} instead of "
-                     f"{config.val_instances} validation instances per class")
+    k_train, k_val = _k_limits(config, len(train), len(val), notes)
     n_classes = min(config.n_classes, len(train))
 
     t = time.perf_counter()
@@ -233,6 +237,19 @@ def _discover(cohort_dir: Path, out_dir: Path, config: DiscoverConfig,
     barrier()
     say(f"discovered {len(classes)} classes, {len(rows)} patterns -> {out_dir}")
     return result
+
+
+def _k_limits(config: DiscoverConfig, n_train: int, n_val: int, notes: list[str]
+              ) -> tuple[int, int]:
+    """K (train) and the validation count the cohort allows, warned when below the asked."""
+    k_train, k_val = min(config.instances, n_train), min(config.val_instances, n_val)
+    if k_train < config.instances:
+        _warn(notes, f"only {n_train} training patients: K = {k_train} instead of "
+                     f"{config.instances} training instances per class")
+    if k_val < config.val_instances:
+        _warn(notes, f"only {n_val} validation patients: {k_val} instead of "
+                     f"{config.val_instances} validation instances per class")
+    return k_train, k_val
 
 
 def _fewer_classes(config: DiscoverConfig, n_train: int, classes: list[DiscoveredClass],
