@@ -68,12 +68,20 @@ def test_stage_table_follows_the_chain(tmp_path: Path) -> None:
     assert table.rows[-1][1] == "16.5"
 
 
-def test_demo_refuses_a_folder_of_someone_else(tmp_path: Path,
+@pytest.mark.parametrize("name", ["thesis.tex", "experiment.yaml"])
+def test_demo_refuses_a_folder_of_someone_else(tmp_path: Path, name: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "thesis.tex").write_text("mine")
+    (tmp_path / name).write_text("mine")
     assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
-    assert "thesis.tex" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.tex"]
+    assert name in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    assert (tmp_path / name).read_text() == "mine"
+
+
+def test_demo_refuses_a_stage_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / MARKER).write_text(json.dumps({"kind": "prepare"}))
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
+    assert "made by `semgen prepare`" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,8 @@ from semantic_genesis.utils.provenance import run_info
 
 #: the real-CT target needs the pyradiomics sample download; the demo drops it when offline
 REAL_CT_TASK = "lung-tumour"
-#: files that mark a demo folder written before output folders had a marker
-DEMO_LEGACY = ("report.html", "experiment.yaml")
+#: the file that marks a demo folder written before output folders had a marker
+DEMO_LEGACY = ("report.html",)
 
 
 @dataclass
