@@ -138,3 +138,17 @@ def test_an_unreadable_part_file_is_computed_again(chests, tmp_path) -> None:
     (out / "classes" / "ref-00000.json").write_text("{truncated")
     _run(chests, out)  # not "other settings": the part is simply made again
     assert (out / "patterns.csv").read_bytes() == before
+
+
+def test_temporaries_of_a_killed_run_are_removed(chests, tmp_path) -> None:
+    """A run killed while writing (or, before, by SIGBUS on a full disk) leaves ``.tmp-*``
+    files; the next run in the folder removes them instead of stumbling over them."""
+    out = tmp_path / "p"
+    _run(chests, out)
+    stale = [out / ".cache" / ".tmp-inputs-64x64x32.npy.x1.npy", out / ".tmp-patterns.csv.x2.csv",
+             out / "classes" / ".tmp-ref-00000.json.x3.json"]
+    for path in stale:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"\0" * 4096)
+    _run(chests, out)
+    assert not any(p.exists() for p in stale)

@@ -1,7 +1,8 @@
 """Patient features for the neighbour search (method.md §2.1-2.2), from one of three sources.
 
 * ``ae`` (default): train the bottleneck auto-encoder (:mod:`.autoencoder`) on the cohort's
-  volumes resized to 128 x 128 x 64 and pool its bottleneck;
+  volumes resized to ``ae_shape`` (128 x 128 x 64 as the reference with a GPU, 64 x 64 x 32 on
+  a CPU by default) and pool its bottleneck;
 * ``encoder``: pool the bottleneck of a pre-trained checkpoint (any model the
   ``semantic_genesis.models`` loader understands, e.g. a ``semgen pretrain`` run or the official
   Semantic Genesis / Models Genesis weights) on the same resized volumes;
@@ -12,7 +13,9 @@
 same settings from the same cohort (so a resumed run does not train the auto-encoder again).
 
 The reference resizes every volume again in every epoch (§2.1). Here each volume is resized
-once, into a float16 memory map (2 MiB per patient), so RAM stays flat in the cohort size.
+once, into a float16 memory map (2 MiB per patient at 128 x 128 x 64), so RAM stays flat in the
+cohort size. Its disk blocks are reserved before the first write, so a full disk is a clear
+error (ENOSPC), never a bus error, and the temporary file is removed.
 Features are stored in ``features.npz`` with the patient ids and splits.
 """
 

@@ -117,6 +117,8 @@ def _prepare_out(out_dir: Path, key: str, overwrite: bool) -> None:
         for folder in (out_dir, parts, out_dir / ".cache"):
             for tmp in folder.glob(TMP_PREFIX + "*") if folder.is_dir() else ():
                 tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # only when empty
+            (out_dir / ".cache").rmdir()
     # an unreadable part is simply computed again; one made with other settings is stale
     stale = [p for p in sorted(parts.glob("ref-*.json"))
              if read_part(p).get("key", key) != key] if parts.is_dir() else []
