@@ -35,7 +35,46 @@ def test_multiclass_scores_average_foreground_classes() -> None:
     assert s["dice_2"] == pytest.approx(2 / 3) and s["iou_2"] == pytest.approx(1 / 2)
     assert s["dice"] == pytest.approx(2 / 3) and s["iou"] == pytest.approx(1 / 2)
     binary = segmentation_scores(np.array([1, 0, 1]), np.array([1, 1, 0]), n_labels=2)
-    assert set(binary) == {"dice", "iou"} and binary["iou"] == pytest.approx(1 / 3)
+    assert set(binary) == {"dice", "iou", "ignored_classes"} and binary["iou"] == pytest.approx(1 / 3)
+    assert binary["ignored_classes"] == []
+
+
+def test_a_class_absent_from_both_is_ignored_not_perfect() -> None:
+    """Issue 14: one stray label value 7 made classes 2..6 count as 1.0 each (mean 0.714 while
+    the real classes scored 0)."""
+    true = np.array([0, 1, 1, 0, 7])
+    pred = np.array([1, 0, 0, 7, 0])
+    s = segmentation_scores(pred, true, n_labels=8)
+    assert s["dice"] == 0.0 and s["iou"] == 0.0
+    assert s["ignored_classes"] == [2, 3, 4, 5, 6]
+    assert math.isnan(s["dice_3"]) and s["dice_1"] == 0.0
+
+
+def test_nothing_to_score_is_nan_not_one() -> None:
+    """Issue 14: fractional labels rounded to an empty map scored IoU 1.0 against an empty
+    prediction."""
+    s = segmentation_scores(np.zeros(8, np.uint8), np.zeros(8, np.uint8), n_labels=2)
+    assert math.isnan(s["iou"]) and math.isnan(s["dice"]) and s["ignored_classes"] == [1]
+
+
+def test_summary_over_cases_flags_what_was_not_scored() -> None:
+    from semantic_genesis.finetune.metrics import MetricWarning
+    from semantic_genesis.finetune.tasks.segment import summarise_cases
+
+    per_case = {
+        "a": segmentation_scores(np.array([1, 0]), np.array([1, 0]), 2),
+        "b": segmentation_scores(np.array([0, 0]), np.array([0, 0]), 2),
+    }
+    notes: list[str] = []
+    with pytest.warns(MetricWarning, match="left out of the means: b"):
+        m = summarise_cases(per_case, notes)
+    assert m["iou"] == 1.0 and m["cases_not_scored"] == ["b"]
+    assert m["ignored_classes"] == {"b": [1]} and len(notes) == 2
+
+
+def test_nan_scores_are_an_error_not_an_auc() -> None:
+    with pytest.raises(ValueError, match="not finite"):
+        roc_auc(np.array([0.1, np.nan, 0.3]), np.array([0, 1, 1]))
 
 
 def test_auc_by_hand_with_ties() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from semantic_genesis.finetune.recipes import Recipe, default_recipe, get_recipe
+from semantic_genesis.models.blocks import NORMS
+from semantic_genesis.utils.config import setting, validate
 from semantic_genesis.utils.errors import SemgenError
 
 TASKS = ("classify", "segment")
@@ -16,40 +18,65 @@ class FinetuneConfig:
 
     ``None`` in ``lr``, ``patience``, ``batch_size`` and ``patch`` means "the recipe's value"
     (method.md §7.2); ``recipe`` empty means ``ncc`` for classification, ``ncs`` for
-    segmentation.
+    segmentation. Every field has its range (:func:`~semantic_genesis.utils.config.setting`),
+    checked on construction, so the CLI, YAML files and the Python API are refused alike.
     """
 
-    task: str = "classify"  # classify | segment
-    init: str = "scratch"  # scratch | path of a checkpoint
-    recipe: str = ""
-    epochs: int = 100  # the most epochs; early stopping usually ends sooner
-    label_fraction: float = 1.0  # of the training candidates (classify) / cases (segment)
-    seed: int = 0  # training randomness and the label subset
-    split_seed: int = 0  # the random train/val/test split (fixed across a benchmark's seeds)
-    val_fraction: float = 0.2
-    test_fraction: float = 0.2
-    width: int | None = None  # None: the checkpoint's width (32 for scratch)
-    norm: str | None = None  # None: the checkpoint's norm (batch for scratch)
-    lr: float | None = None
-    patience: int | None = None
-    batch_size: int | None = None
-    patch: tuple[int, int, int] | None = None
-    steps_per_epoch: int = 0  # 0: one pass over the balanced training set / 8 patches per case
-    freeze_encoder: bool = False
-    linear_probe: bool = False
-    augment: bool = True  # random flips of training cubes and patches
-    modality: str = "auto"  # ct | mr | auto (intensity normalisation, io.normalize_intensity)
-    window: tuple[float, float] = (-1000.0, 1000.0)  # CT HU window
-    candidates: str = "candidates.csv"  # classification: relative to the data folder
-    negatives_per_positive: float = 20.0  # cap per split (LUNA16 has ~400); 0 keeps all
-    foreground_probability: float = 0.5  # segmentation: patches centred on a labelled voxel
-    val_patches_per_case: int = 8  # segmentation: fixed validation patches
-    overlap: float = 0.25  # sliding-window overlap at test time
-    inference_patch: tuple[int, int, int] | None = None  # sliding window; None = the patch
-    n_labels: int = 0  # segmentation labels incl. background; 0 = from the data
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    cache_dir: str = ""  # normalised volumes; empty = <out>/cache
-    save_predictions: bool = True
+    task: str = setting("classify", choices=TASKS, help="classify or segment")
+    init: str = setting("scratch", help="'scratch' or the path of a checkpoint")
+    recipe: str = setting("", help="ncc, ncs, lcs, bms or ecc; empty: ncc / ncs by task")
+    epochs: int = setting(100, ge=1, help="the most epochs; early stopping usually ends sooner")
+    label_fraction: float = setting(
+        1.0, gt=0, le=1, help="of the training candidates (classify) / cases (segment)")
+    seed: int = setting(0, ge=0, help="training randomness and the label subset")
+    split_seed: int = setting(
+        0, ge=0, help="the random train/val/test split (fixed across a benchmark's seeds)")
+    val_fraction: float = setting(0.2, ge=0, lt=1, help="share of cases for validation")
+    test_fraction: float = setting(0.2, gt=0, lt=1, help="share of cases for the test")
+    width: int | None = setting(None, ge=1, help="None: the checkpoint's (32 for scratch)")
+    norm: str | None = setting(None, choices=(None, *NORMS), help="None: the checkpoint's")
+    lr: float | None = setting(None, gt=0, help="None: the recipe's learning rate")
+    patience: int | None = setting(None, ge=1, help="None: the recipe's early-stopping patience")
+    batch_size: int | None = setting(None, ge=1, help="None: the recipe's batch size")
+    patch: tuple[int, int, int] | None = setting(None, ge=8, help="None: the recipe's patch")
+    steps_per_epoch: int | None = setting(
+        None, ge=1, help="None: one pass over the balanced training set / 8 patches per case")
+    freeze_encoder: bool = setting(False, help="train the decoder/head only")
+    linear_probe: bool = setting(False, help="train only a linear layer on the frozen network")
+    augment: bool = setting(True, help="random flips of training cubes and patches")
+    modality: str = setting(
+        "auto", choices=("auto", "ct", "mr"), help="intensity normalisation (io)")
+    window: tuple[float, float] = setting((-1000.0, 1000.0), help="CT HU window")
+    candidates: str = setting("candidates.csv", help="classification: in the data folder")
+    negatives_per_positive: float = setting(
+        20.0, ge=0, help="cap of negatives per positive in each split; 0 keeps all")
+    foreground_probability: float = setting(
+        0.5, ge=0, le=1, help="segmentation: share of patches centred on a labelled voxel")
+    val_patches_per_case: int = setting(8, ge=1, help="segmentation: fixed validation patches")
+    overlap: float = setting(0.25, ge=0, lt=1, help="sliding-window overlap at test time")
+    inference_patch: tuple[int, int, int] | None = setting(
+        None, ge=8, help="sliding window at test time; None: the patch")
+    n_labels: int = setting(0, ge=0, help="segmentation labels incl. background; 0: from data")
+    device: str = setting("auto", help="auto, cpu, cuda, cuda:N or mps")
+    cache_dir: str = setting("", help="normalised volumes; empty: <out>/cache")
+    save_predictions: bool = setting(True, help="write predictions.csv / predictions/")
+
+    def __post_init__(self) -> None:
+        """Check every field (types and ranges) before any work, whoever built the config."""
+        from semantic_genesis.utils.device import check_device
+
+        validate(self)
+        name = type(self).__name__
+        if self.n_labels == 1:
+            raise SemgenError(f"{name}.n_labels = 1: use 0 (from the data) or at least 2")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise SemgenError(f"{name}.val_fraction + test_fraction must be below 1 "
+                              f"(got {self.val_fraction} + {self.test_fraction})")
+        if not self.window[0] < self.window[1]:
+            raise SemgenError(f"{name}.window = {self.window}: low must be below high")
+        if not self.init.strip():
+            raise SemgenError(f"{name}.init is empty: give 'scratch' or a checkpoint path")
+        check_device(self.device)
 
     def resolved_recipe(self) -> Recipe:
         """The recipe with this config's overrides applied; checks the task and values."""
@@ -72,6 +99,4 @@ class FinetuneConfig:
                     f"{name} {tuple(size)}: three sizes, each a multiple of 8 "
                     "(the U-Net pools three times; 16 is safer)"
                 )
-        if not 0 < self.label_fraction <= 1:
-            raise SemgenError(f"--label-fraction must be in (0, 1], got {self.label_fraction}")
         return recipe

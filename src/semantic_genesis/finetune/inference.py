@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from semantic_genesis.finetune.backbone import set_train_mode
+from semantic_genesis.utils.errors import SemgenError
 
 
 @torch.no_grad()
@@ -51,6 +52,10 @@ def predict_volume(
 ) -> np.ndarray:
     """The uint8 label map of a whole scan: sigmoid > 0.5 (one channel) or arg-max."""
     logits = predict_logits_volume(model, array, patch, device, batch_size, overlap)
+    bad = int((~torch.isfinite(logits)).sum())
+    if bad:  # NaN > 0 is False: the map would silently read as background there
+        raise SemgenError(f"the network's output holds {bad} NaN or infinite values on a "
+                          f"{tuple(array.shape)} scan (the weights hold NaN?); no label map made")
     return logits_to_labels(logits[None])[0].numpy()
 
 

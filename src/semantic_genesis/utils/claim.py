@@ -1,73 +1,80 @@
-"""Claim a unit of work with a lock file, so that several processes can share one grid.
+"""Claim a unit of work with an OS file lock, so that several processes can share one grid.
 
 ``semgen benchmark`` may be started several times on the same output folder (one process per
-GPU or per core, or per node on a shared file system): each cell is claimed by creating
-``<cell>.lock`` with ``O_CREAT | O_EXCL`` (atomic on POSIX and NFSv3+), holding the host name and
-process id. A lock left by a process that died on this host is stale and taken over; a lock held
-by a live process, or by another host, means the cell is being run elsewhere.
+GPU or per core): each cell is claimed by taking ``fcntl.flock(LOCK_EX | LOCK_NB)`` on
+``<cell>.lock``, held on an open file for as long as the cell runs. The kernel releases the lock
+when the holder closes the file or dies (even by SIGKILL), so a killed run never blocks a cell,
+whatever process id is later reused; a lock held by a live process means the cell is being run
+elsewhere. What the file contains does not matter (it names the holder, for people only).
+
+The holder removes the file when it is done. A process that opened the file just before it was
+removed could lock the removed file while a third process creates and locks a new one; so after
+locking, the claim checks that the path still names the locked file, and tries again otherwise.
+
+``flock`` locks are only as good as the file system's: local file systems and NFSv4 honour them;
+on file systems that do not, run one benchmark process per folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 
-def _owner() -> str:
-    return f"{socket.gethostname()} {os.getpid()}"
-
-
-def _alive(pid: int) -> bool:
+def _same_file(fd: int, path: Path) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by someone else
-        return True
-    return True
-
-
-def _stale(lock: Path) -> bool:
-    """True if ``lock`` was left by a dead process on this host (or is unreadable garbage)."""
-    try:
-        host, pid = lock.read_text().split()
-        return host == socket.gethostname() and not _alive(int(pid))
+        st = os.stat(path)
     except FileNotFoundError:
-        return False  # released meanwhile: try again
-    except ValueError:
-        return True
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
-def try_claim(lock: str | Path) -> bool:
-    """Create ``lock`` for this process; False if another live process holds it."""
+def try_claim(lock: str | Path) -> int | None:
+    """Lock ``lock`` for this process: the open file descriptor that holds the lock, or None
+    when another open file (another process, or another claim in this one) holds it.
+    Release it with :func:`release`."""
     lock = Path(lock)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
+    for _ in range(10):
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if not _stale(lock):
-                return False
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return None
+            raise
+        if _same_file(fd, lock):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
+            return fd
+        os.close(fd)  # we locked a file its holder had just removed: try the new one
+    return None
+
+
+def release(lock: str | Path, fd: int) -> None:
+    """Remove ``lock`` and drop the claim held on ``fd`` (in that order, see the module doc)."""
+    try:
+        if _same_file(fd, Path(lock)):
             with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(_owner())
-        return True
-    return False
+                Path(lock).unlink()
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
 def claimed(lock: str | Path) -> Iterator[bool]:
     """``with claimed(path) as mine:`` — ``mine`` says whether this process holds the lock;
     a held lock is released when the block ends, whatever happens in it."""
-    mine = try_claim(lock)
+    fd = try_claim(lock)
     try:
-        yield mine
+        yield fd is not None
     finally:
-        if mine:
-            with contextlib.suppress(FileNotFoundError):
-                Path(lock).unlink()
+        if fd is not None:
+            release(lock, fd)

@@ -10,6 +10,7 @@ Binary labels: one output channel and a sigmoid; more labels: one channel per la
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from semantic_genesis.finetune.data import (
     subsample,
 )
 from semantic_genesis.finetune.inference import logits_to_labels, predict_volume
-from semantic_genesis.finetune.metrics import segmentation_scores
+from semantic_genesis.finetune.metrics import flag, segmentation_scores
 from semantic_genesis.finetune.recipes import Recipe
 from semantic_genesis.finetune.tasks.common import TaskOutcome, batches, random_flips, to_tensor
 from semantic_genesis.finetune.trainer import fit
@@ -66,7 +67,9 @@ def select_cases(
         Path(data_dir) / "split.csv",
     )
     splits = {name: [i for i in ids if split.get(i) == name] for name in ("train", "val", "test")}
-    info: dict[str, Any] = {"images_without_labels": len(set(images) - set(labels)), "notes": []}
+    info: dict[str, Any] = {
+        "images_without_labels": len(set(images) - set(labels)), "notes": [], "warnings": []
+    }
     splits["train"] = subsample(splits["train"], cfg.label_fraction, cfg.seed, "labels-cases")
     if not splits["val"]:
         splits["val"] = splits["train"]
@@ -202,6 +205,7 @@ def run_segment(
         n_labels,
         device,
         Path(out_dir) / "predictions" if cfg.save_predictions else None,
+        info["warnings"],
     )
     return TaskOutcome("iou", metrics, result, info, init_info, model)
 
@@ -214,6 +218,7 @@ def evaluate_cases(
     n_labels: int,
     device: torch.device,
     pred_dir: Path | None,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """Sliding-window prediction of every test scan; Dice and IoU per case and their mean."""
     from semantic_genesis.io import write_nifti
@@ -234,8 +239,34 @@ def evaluate_cases(
                 Volume(pred, case.image.spacing, case.image.origin, case.image.direction),
                 pred_dir / f"{case.id}.nii.gz",
             )
-    keys = per_case[next(iter(per_case))].keys()
-    metrics: dict[str, Any] = {k: float(np.mean([s[k] for s in per_case.values()])) for k in keys}
+    return summarise_cases(per_case, notes if notes is not None else [])
+
+
+def _mean(values: list[float]) -> float:
+    kept = [v for v in values if not math.isnan(v)]
+    return float(np.mean(kept)) if kept else math.nan
+
+
+def summarise_cases(per_case: dict[str, dict[str, Any]], notes: list[str]) -> dict[str, Any]:
+    """The mean of each score over the cases that have it; classes absent from both prediction
+    and truth, and cases with nothing to score, are flagged (console and ``notes``)."""
+    first = per_case[next(iter(per_case))]
+    keys = [k for k in first if k != "ignored_classes"]
+    metrics: dict[str, Any] = {k: _mean([s[k] for s in per_case.values()]) for k in keys}
     metrics["n"] = len(per_case)
+    ignored = {c: s["ignored_classes"] for c, s in per_case.items() if s["ignored_classes"]}
+    metrics["ignored_classes"] = ignored
+    if ignored:
+        shown = "; ".join(f"{c}: {v}" for c, v in list(ignored.items())[:3])
+        flag(f"label(s) absent from both the prediction and the truth were not scored "
+             f"({shown}{'; ...' if len(ignored) > 3 else ''})", notes)
+    empty = [c for c, s in per_case.items() if math.isnan(s["iou"])]
+    metrics["cases_not_scored"] = empty
+    if empty:
+        flag(f"{len(empty)} of {len(per_case)} test case(s) have no label in the truth nor the "
+             f"prediction and are left out of the means: {', '.join(empty[:5])}", notes)
+    if math.isnan(metrics["iou"]):
+        flag("no test case had anything to score: the test IoU and Dice are undefined (NaN)",
+             notes)
     metrics["per_case"] = per_case
     return metrics
