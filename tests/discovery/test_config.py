@@ -8,6 +8,7 @@ import pytest
 from semantic_genesis.cli import main
 from semantic_genesis.discovery import DiscoverConfig
 from semantic_genesis.discovery.config import CPU_AE_SHAPE, GPU_AE_SHAPE, resolved
+from semantic_genesis.manifests import read_discover_info
 from semantic_genesis.utils.config import from_dict
 from semantic_genesis.utils.errors import SemgenError
 
@@ -68,3 +69,17 @@ def test_the_auto_encoder_input_is_cpu_sized_by_default_and_said() -> None:
     assert any("--ae-shape 128 128 64" in n and "a GPU" in n for n in gpu_notes)
     explicit = DiscoverConfig(ae_shape=(128, 128, 64), ae_width=4)
     assert resolved(explicit, cuda=False) == (explicit, [])  # an explicit choice stays
+
+
+def test_discover_records_and_prints_the_automatic_choice(chests, tmp_path, capsys,
+                                                          monkeypatch) -> None:
+    monkeypatch.delenv("SEMGEN_QUIET", raising=False)
+    out = tmp_path / "p"
+    assert main(["discover", str(chests), "--out", str(out), "--classes", "2", "--instances",
+                 "3", "--val-instances", "1", "--patch", "16", "16", "8", "--ae-width", "2",
+                 "--ae-epochs", "1", "--device", "cpu"]) == 0
+    assert "--ae-shape 64 64 32 chosen automatically: no GPU" in capsys.readouterr().err
+    info = read_discover_info(out)
+    assert info["config"]["ae_shape"] == [64, 64, 32]
+    assert info["automatic"] == ["--ae-shape 64 64 32 chosen automatically: no GPU (a "
+                                 "CPU-sized choice; set it to override)"]

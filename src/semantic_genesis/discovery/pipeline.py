@@ -36,7 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from semantic_genesis.discovery import coordinates as coords
-from semantic_genesis.discovery.config import DiscoverConfig, resolved, result_key
+from semantic_genesis.discovery.config import (
+    FEATURE_KINDS,
+    DiscoverConfig,
+    resolved,
+    result_key,
+)
 from semantic_genesis.discovery.features import FEATURES_NPZ, cached_features
 from semantic_genesis.discovery.patterns import DiscoveredClass, instances, save_montage
 from semantic_genesis.discovery.references import (
@@ -184,6 +189,7 @@ def _discover(cohort_dir: Path, out_dir: Path, config: DiscoverConfig,
     val = [r for r in records if r.split == "val"]
     device = _device(config.device)
     config, automatic = resolved(config, device.startswith("cuda"))
+    automatic = automatic if config.features in FEATURE_KINDS else []  # else unused
     for line in automatic:
         say(line)
     fingerprint = cohort_fingerprint(records)
