@@ -1,4 +1,4 @@
-"""Self-discovery against the reference, timed in the same run (performance.md).
+"""Self-discovery against the reference, timed in the same run (method.md §14).
 
 Figures (JSON with ``--json``):
 
