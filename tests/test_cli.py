@@ -77,7 +77,7 @@ def test_info_system_json(capsys: pytest.CaptureFixture[str],
     info = json.loads(capsys.readouterr().out)
     assert {"semantic_genesis", "python", "libraries", "devices", "native_kernels"} <= set(info)
     assert info["devices"]["cpu_count"] >= 1 and "cuda" in info["devices"]
-    assert set(info["native_kernels"]) >= {"built", "in_use", "avx2", "summary"}
+    assert set(info["native_kernels"]) >= {"built", "in_use", "avx2", "summary", "reason"}
 
 
 def test_info_needs_a_checkpoint_or_system(capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,3 +24,12 @@ def test_run_info_says_when_the_kernels_are_switched_off(monkeypatch: pytest.Mon
     assert kernels["in_use"] is False and kernels["SEMGEN_NATIVE"] == "0"
     if native.built():
         assert kernels["summary"] == "torch (SEMGEN_NATIVE=0)"
+
+
+def test_run_info_says_why_kernels_that_were_not_built_are_not_used(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(native, "built", lambda: False)
+    monkeypatch.setattr(native, "available", lambda: False)
+    kernels = run_info()["native_kernels"]
+    assert kernels["built"] is False and kernels["in_use"] is False
+    assert "transforms._native is missing" in kernels["reason"]

@@ -94,9 +94,7 @@ def _print_system(info: dict[str, Any]) -> None:
     print(f"MPS               {'yes' if hw['mps'] else 'no'}")
     state = "built" if kernels["built"] else "not built"
     state += ", in use" if kernels["in_use"] else ", not in use"
-    if kernels["built"]:
-        state += ", AVX2" if kernels["avx2"] else ", no AVX2"
-    print(f"CPU kernels       {state}: {kernels['summary']}")
+    print(f"CPU kernels       {state}: {kernels['reason']}")
 
 
 def architecture(args: argparse.Namespace, src: Any) -> tuple[dict[str, Any], str]:

@@ -66,14 +66,23 @@ def native_kernels() -> dict[str, Any]:
     in use, and run their AVX2 paths, with one line saying what CPU cubes get and why."""
     from semantic_genesis.transforms import native
 
-    built = native.built()
-    env = os.environ.get("SEMGEN_NATIVE")
+    built, in_use, avx2 = native.built(), native.available(), native.simd()
+    if not built:
+        why = ("the extension semantic_genesis.transforms._native is missing (installed "
+               "without a C compiler?): torch code runs instead")
+    elif not in_use:
+        why = "switched off by SEMGEN_NATIVE=0"
+    elif not avx2:
+        why = "no AVX2 on this CPU: one value at a time, and the elastic warp uses grid_sample"
+    else:
+        why = "AVX2 paths on this CPU"
     return {
         "built": built,
-        "in_use": native.available(),
-        "avx2": native.simd(),
-        "SEMGEN_NATIVE": env,
+        "in_use": in_use,
+        "avx2": avx2,
+        "SEMGEN_NATIVE": os.environ.get("SEMGEN_NATIVE"),
         "summary": native.describe(),
+        "reason": why,
     }
 
 
