@@ -85,11 +85,7 @@ def select_candidates(
         "notes": [],
         "warnings": [],
     }
-    if len(every) > len(usable):
-        missing = sorted({c.seriesuid for c in every} - set(images))
-        flag(f"{path}: {len(every) - len(usable)} candidate(s) name {len(missing)} scan(s) not "
-             f"in the data folder and are left out ({', '.join(missing[:3])}"
-             f"{', ...' if len(missing) > 3 else ''})", info["warnings"])
+    _flag_missing_scans(every, images, path, info["warnings"])
     for name in list(by_split):
         pos = [c for c in by_split[name] if c.label == 1]
         neg = [c for c in by_split[name] if c.label == 0]
@@ -120,6 +116,18 @@ def select_candidates(
         info[f"{name}_positives"] = sum(c.label for c in cands)
         info[f"{name}_scans"] = len({c.seriesuid for c in cands})
     return dict(by_split), images, info
+
+
+def _flag_missing_scans(
+    every: list[Candidate], images: dict[str, Path], path: Path, notes: list[str]
+) -> None:
+    """Say (console and report) how many candidates name scans the data folder lacks."""
+    left = [c for c in every if c.seriesuid not in images]
+    if left:
+        missing = sorted({c.seriesuid for c in left})
+        flag(f"{path}: {len(left)} candidate(s) name {len(missing)} scan(s) not in the data "
+             f"folder and are left out ({', '.join(missing[:3])}"
+             f"{', ...' if len(missing) > 3 else ''})", notes)
 
 
 def cut_cubes(
