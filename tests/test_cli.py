@@ -120,3 +120,12 @@ def test_every_option_has_help_and_negated_flags_read_right() -> None:
             backwards.append(f"{verb} {name}")
     assert not missing, f"options without help: {missing}"
     assert not backwards, f"negated flags showing (default: True): {backwards}"
+
+
+@pytest.mark.parametrize("verb", ["info", "export"])
+def test_architecture_options_say_the_card_decides(verb: str) -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    text = " ".join(sub.choices[verb].format_help().split())
+    assert "base channels (default: the card's) --in-channels" in text
+    assert "the card's) (default: None)" not in text

@@ -35,21 +35,29 @@ ARCH_OPTIONS = {
 def add_architecture_arguments(
     parser: argparse.ArgumentParser, checkpoint_optional: bool = False
 ) -> None:
-    """Options that choose or override the architecture (shared with `semgen export`)."""
+    """Options that choose or override the architecture (shared with `semgen export`).
+
+    Their default is "not given" (``SUPPRESS``: absent from the namespace), so the help does
+    not print ``(default: None)`` after saying that the model card decides.
+    """
     if checkpoint_optional:
-        parser.add_argument("checkpoint", nargs="?",
+        parser.add_argument("checkpoint", nargs="?", default=argparse.SUPPRESS,
                             help="a .pt / .pth / .h5 weights file (not with --system)")
     else:
         parser.add_argument("checkpoint", help="a .pt / .pth / .h5 weights file")
-    parser.add_argument("--arch", help="registered model name (default: the card's, or guessed)")
-    parser.add_argument("--width", type=int, help="base channels (default: the card's)")
-    parser.add_argument("--in-channels", type=int, help="input channels (default: the card's)")
-    parser.add_argument("--n-classes", type=int, help="head classes (default: the card's)")
-    parser.add_argument("--out-channels", type=int,
+    unset = {"default": argparse.SUPPRESS}
+    parser.add_argument("--arch", **unset,
+                        help="registered model name (default: the card's, or guessed)")
+    parser.add_argument("--width", type=int, **unset, help="base channels (default: the card's)")
+    parser.add_argument("--in-channels", type=int, **unset,
+                        help="input channels (default: the card's)")
+    parser.add_argument("--n-classes", type=int, **unset,
+                        help="head classes (default: the card's)")
+    parser.add_argument("--out-channels", type=int, **unset,
                         help="segmentation outputs (default: the card's)")
     parser.add_argument("--norm", choices=("batch", "batch_always", "instance", "group"),
-                        help="normalisation layers (default: the card's)")
-    parser.add_argument("--head", choices=("torch", "keras", "mlp"),
+                        **unset, help="normalisation layers (default: the card's)")
+    parser.add_argument("--head", choices=("torch", "keras", "mlp"), **unset,
                         help="classification head layout (default: the card's)")
 
 
@@ -107,7 +115,7 @@ def architecture(args: argparse.Namespace, src: Any) -> tuple[dict[str, Any], st
         try:
             kwargs, origin = guess_model_kwargs(src.state), "guessed from the keys"
         except SemgenError:
-            if args.arch is None:
+            if getattr(args, "arch", None) is None:
                 raise
             kwargs, origin = {}, "options"
     overrides = {
@@ -121,7 +129,7 @@ def architecture(args: argparse.Namespace, src: Any) -> tuple[dict[str, Any], st
 
 def run(args: argparse.Namespace) -> int:
     if args.system:
-        if args.checkpoint is not None:
+        if getattr(args, "checkpoint", None) is not None:
             raise SemgenError("give either a checkpoint or --system, not both", args.checkpoint)
         extra = [k for k in (*ARCH_OPTIONS, "strict") if getattr(args, k, None) not in (None, False)]
         if extra:
@@ -133,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             _print_system(info)
         return 0
-    if args.checkpoint is None:
+    if getattr(args, "checkpoint", None) is None:
         raise SemgenError("give a checkpoint to inspect, or --system for this installation")
     return _run_checkpoint(args)
 
