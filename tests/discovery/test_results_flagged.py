@@ -115,7 +115,8 @@ def test_one_volume_smaller_than_the_patch_is_reported_with_both_shapes(tmp_path
                              ("tiny", "chest", (32, 32, 16), "train", "ct")])
     with pytest.warns(DiscoverWarning, match="found 1 of 2 classes: 1 x patch larger"):
         discover(cohort, tmp_path / "p", fast_config(cohort, patch=(32, 32, 16),
-                                                     max_tissue=1.0, val_instances=0))
+                                                     max_tissue=1.0, val_instances=0,
+                                                     instances=2))
     info = read_discover_info(tmp_path / "p")
     [skipped] = info["skipped_references"]
     assert skipped["patient_id"] == "tiny" and "patch larger than the volume" in skipped["reason"]
