@@ -80,3 +80,23 @@ def test_bad_trace_options_are_refused(
                  "--input-shape", "-16", "16", "16"]) == 2
     assert "--input-shape" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--n-classes", "-1"], "a head needs n_classes of at least 1, got -1"),
+        (["--out-channels", "0"], "out_channels must be at least 1, got 0"),
+        (["--width", "100000"], "width=100000"),
+        (["--input-shape", "4096", "4096", "4096"], "choose a smaller --input-shape"),
+    ],
+)
+def test_impossible_networks_and_inputs_are_refused_before_they_are_made(
+    extra: list[str], message: str, ckpt: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "m.ts"
+    assert main(["export", str(ckpt), "--out", str(out), "--torchscript", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -24,11 +24,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import io
 import json
+import math
 import os
 import warnings
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from semantic_genesis.commands.info import add_architecture_arguments, architecture
 from semantic_genesis.utils.errors import SemgenError
@@ -72,6 +76,15 @@ def _example_input(model: Any, card: Any, args: argparse.Namespace) -> Any:
             f"--input-shape must be {dims} sizes, each a multiple of 8 (16 is "
             f"safer), got {list(shape)}"
         )
+    # the first level's activations: about 4 x width channels of the input's size, float32
+    need = 4 * args.batch_size * math.prod(shape) * (model.in_channels + 4 * model.width)
+    available = psutil.virtual_memory().available
+    if need > available:
+        raise SemgenError(
+            f"--input-shape {' '.join(map(str, shape))} x --batch-size {args.batch_size} needs "
+            f"about {need / 1e9:,.1f} GB to trace, more than the {available / 1e9:,.1f} GB of "
+            "memory available: choose a smaller --input-shape"
+        )
     return torch.zeros((args.batch_size, model.in_channels) + shape)
 
 
@@ -99,29 +112,35 @@ def export_encoder(model: Any, card: Any, out: Path, source: str) -> Path:
 
 
 def export_traced(model: Any, card: Any, out: Path, example: Any, onnx: bool) -> Path:
-    """TorchScript (traced) or ONNX file of ``model`` in eval mode, written atomically."""
+    """TorchScript (traced) or ONNX file of ``model`` in eval mode, written atomically.
+
+    TorchScript is built in memory and written with Python's ``write``: ``torch.jit.save``
+    aborts the whole process on a full disk, Python raises ENOSPC (one line from the CLI).
+    """
     import torch
 
     from semantic_genesis.utils.atomic import atomic_path
 
     model.eval()
-    with torch.no_grad(), warnings.catch_warnings(), atomic_path(out) as tmp:
+    with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         if onnx:
-            torch.onnx.export(
-                model,
-                (example,),
-                str(tmp),
-                input_names=["image"],
-                output_names=_output_names(model),
-                external_data=False,
-            )
-        else:
-            traced = torch.jit.trace(model, example, check_trace=False)
-            _check_same(model(example), traced(example))
-            torch.jit.save(
-                traced, str(tmp), _extra_files={"model_card.json": json.dumps(card.to_dict())}
-            )
+            with atomic_path(out) as tmp:
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    str(tmp),
+                    input_names=["image"],
+                    output_names=_output_names(model),
+                    external_data=False,
+                )
+            return out
+        traced = torch.jit.trace(model, example, check_trace=False)
+        _check_same(model(example), traced(example))
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer, _extra_files={"model_card.json": json.dumps(card.to_dict())})
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        fh.write(buffer.getbuffer())
     return out
 
 
@@ -150,6 +169,7 @@ def check_out(checkpoint: Path, out: Path, overwrite: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from semantic_genesis.engine.distributed import is_out_of_memory
     from semantic_genesis.models import (
         ModelCard,
         card_from_model,
@@ -157,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
         load_weights,
         read_weights,
     )
+    from semantic_genesis.utils.outdir import disk_error
     from semantic_genesis.utils.progress import say
 
     if args.onnx and not all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript")):
@@ -167,9 +188,19 @@ def run(args: argparse.Namespace) -> int:
     model = create_model(**kwargs)
     load_weights(model, src, strict=True)
     card = ModelCard.from_dict(src.card) if src.card else card_from_model(model)
-    if args.encoder_only:
-        export_encoder(model, card, args.out, str(args.checkpoint))
-    else:
-        export_traced(model, card, args.out, _example_input(model, card, args), args.onnx)
+    try:
+        if args.encoder_only:
+            export_encoder(model, card, args.out, str(args.checkpoint))
+        else:
+            export_traced(model, card, args.out, _example_input(model, card, args), args.onnx)
+    except OSError as exc:  # name --out, not the temporary file the fault hit
+        error = disk_error(OSError(exc.errno, exc.strerror), args.out)
+        raise (error if isinstance(error, SemgenError) else exc) from None
+    except RuntimeError as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise SemgenError(
+            "out of memory while tracing: choose a smaller --input-shape or --batch-size"
+        ) from None
     say(f"wrote {args.out}")
     return 0

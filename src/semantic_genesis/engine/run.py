@@ -83,6 +83,7 @@ def pretrain(
     out_dir = Path(out_dir)
     info = check_patterns(patterns_dir)
     init = _read_init(config.init)
+    _check_size(config, method, info)
     with contextlib.ExitStack() as claim:
         if is_main():
             inputs = [info.patterns_dir, info.cohort_dir] + ([config.init] if config.init else [])
@@ -92,6 +93,14 @@ def pretrain(
             )
         _check_run_folder(out_dir, config)
         return _run(out_dir, config, method, info, init)
+
+
+def _check_size(config: PretrainConfig, method: Method, info: PatternsInfo) -> None:
+    """Refuse a network larger than the memory available before anything is written."""
+    from semantic_genesis.engine.network import build_network
+    from semantic_genesis.models.build import check_fits
+
+    check_fits(lambda: build_network(config, method, info.n_classes, 0), f"--width {config.width}")
 
 
 def _read_init(path: str | None) -> Any:

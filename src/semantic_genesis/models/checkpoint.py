@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,16 @@ from semantic_genesis.utils.errors import SemgenError
 
 
 def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
-    """``torch.save`` ``obj`` to ``path`` atomically."""
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` ``obj`` to ``path`` atomically.
+
+    The archive is built in memory and written with Python's own ``write``: torch's zip writer
+    reports a full disk as an opaque ``RuntimeError`` ("unexpected pos"), Python as the
+    ``OSError`` (ENOSPC) the CLI explains in one line. A failed write leaves no file behind.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path, suffix=".pt") as tmp, open(tmp, "wb") as fh:
+        fh.write(buffer.getbuffer())
     return Path(path)
 
 
@@ -106,6 +114,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         SemgenError: the file is missing, empty, corrupt, truncated, or needs unsafe unpickling.
     """
     path = Path(path)
+    if path.is_dir():
+        raise SemgenError("is a folder, not a checkpoint file", path)
     if not path.is_file():
         raise SemgenError("checkpoint not found", path)
     problem = _header_problem(path)

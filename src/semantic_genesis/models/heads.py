@@ -40,6 +40,8 @@ class ClassificationHead(nn.Module):
         super().__init__()
         if kind not in HEADS:
             raise SemgenError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
+        if not isinstance(n_classes, int) or n_classes < 1:
+            raise SemgenError(f"a head needs n_classes of at least 1, got {n_classes!r}")
         self.kind = kind
         hidden = 2 * in_channels
         if kind in ("torch", "keras"):

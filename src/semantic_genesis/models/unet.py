@@ -106,6 +106,8 @@ class UNet3D(Encoder3D):
         spatial_dims: int = 3,
     ) -> None:
         super().__init__(in_channels, width, norm, spatial_dims)
+        if out_channels < 1:
+            raise SemgenError(f"out_channels must be at least 1, got {out_channels}")
         w = width
         kw = {"norm": norm, "spatial_dims": spatial_dims}
         self.up_tr256 = UpTransition(16 * w, 8 * w, 8 * w, **kw)
@@ -173,6 +175,8 @@ class EncoderClassifier(Encoder3D):
         spatial_dims: int = 3,
     ) -> None:
         super().__init__(in_channels, width, norm, spatial_dims)
+        if n_classes < 0:
+            raise SemgenError(f"n_classes must be 0 (no head) or more, got {n_classes}")
         self.clc_out = (
             ClassificationHead(self.bottleneck_channels, n_classes, head, norm, spatial_dims)
             if n_classes > 0

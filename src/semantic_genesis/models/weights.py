@@ -165,9 +165,10 @@ def _check_card(card: Any, source: str) -> None:
     kwargs = {k: v for k, v in parsed.model_kwargs().items() if k != "name"}
     build = builtin_builder(parsed.architecture, **kwargs)
     if build is not None:
-        shown = f"{parsed.architecture} width={parsed.width}, in_channels={parsed.in_channels}, "
-        shown += f"n_classes={parsed.n_classes}, out_channels={parsed.out_channels}"
-        check_fits(build, f"model card field width (or the channels) asks for {shown}", source)
+        shown = ", ".join(f"{k}={kwargs[k]}" for k in ("width", "n_classes", "in_channels",
+                                                       "out_channels"))
+        check_fits(build, f"model card fields {shown} ask for a {parsed.architecture} that is "
+                   "too large (one of them is wrong)", source)
 
 
 def _unwrap(obj: dict[str, Any], source: str) -> SourceWeights:
