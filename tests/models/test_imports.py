@@ -74,3 +74,10 @@ def test_the_walk_sees_imports() -> None:
 
 def test_no_import_cycle_in_models_and_engine() -> None:
     assert _cycle(_graph()) is None
+
+
+def test_the_package_ships_no_test_only_hooks() -> None:
+    """Tests slow a run down from the outside (tests/engine/slow_semgen.py), so no module
+    reads a debugging environment variable such as SEMGEN_DEBUG_STEP_SLEEP."""
+    hooks = [p.relative_to(PACKAGE) for p in PACKAGE.rglob("*.py") if "SEMGEN_DEBUG" in p.read_text()]
+    assert hooks == []

@@ -8,7 +8,12 @@ Layout: ``blocks`` (LUConv, Down/Up/OutputTransition, the norm factory), ``heads
 (ClassificationHead), ``unet`` (UNet3D, YNet3D, EncoderClassifier), ``registry``
 (register_model, list_models, create_model, load_model), ``weights`` (load_weights, LoadReport),
 ``keras`` (the official ``.h5`` reader), ``checkpoint`` (safe read, atomic save, save_model),
-``card`` (ModelCard).
+``card`` (ModelCard, its fields checked), ``build`` (the built-in architectures, guessing them
+from weights, and the size check made before a network is built), ``names`` (norm and head
+names, importable without torch).
+
+Loading is strict by default for our checkpoints (they carry a model card); weights holding NaN
+or infinity are refused unless ``allow_nonfinite=True`` (``semgen info`` shows them).
 """
 
 from __future__ import annotations
