@@ -96,6 +96,8 @@ class PretrainConfig:
     overwrite: bool = setting(False, help="replace an existing run folder's outputs")
 
     def __post_init__(self) -> None:
+        if isinstance(self.init, Path):  # the Python API may pass a path
+            self.init = str(self.init)
         self.validate()
 
     def validate(self) -> None:

@@ -100,7 +100,9 @@ def _check_size(config: PretrainConfig, method: Method, info: PatternsInfo) -> N
     from semantic_genesis.engine.network import build_network
     from semantic_genesis.models.build import check_fits
 
-    check_fits(lambda: build_network(config, method, info.n_classes, 0), f"--width {config.width}")
+    rotations = 1 if method.rotate else 0  # the head's size hardly counts; its classes come later
+    check_fits(lambda: build_network(config, method, info.n_classes, rotations),
+               f"--width {config.width}")
 
 
 def _read_init(path: str | None) -> Any:

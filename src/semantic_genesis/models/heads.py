@@ -6,6 +6,8 @@ All heads return logits: the reference's softmax (and the README's ReLU-then-sig
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import nn
 
@@ -40,7 +42,7 @@ class ClassificationHead(nn.Module):
         super().__init__()
         if kind not in HEADS:
             raise SemgenError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
-        if not isinstance(n_classes, int) or n_classes < 1:
+        if not isinstance(n_classes, numbers.Integral) or n_classes < 1:
             raise SemgenError(f"a head needs n_classes of at least 1, got {n_classes!r}")
         self.kind = kind
         hidden = 2 * in_channels
