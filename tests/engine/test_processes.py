@@ -136,3 +136,31 @@ def test_ddp_two_processes_follow_the_one_process_curve(
     wb = torch.cat([b[k].flatten() for k in a if k.endswith("conv1.weight")])
     assert ((wa - wb).norm() / wa.norm()).item() < 0.05
     assert not list((tmp_path / "two").glob("**/.tmp-*"))  # rank 1 wrote nothing half-done
+
+
+def test_a_second_process_into_the_same_run_folder_is_refused(
+    engine_patterns: Path, tmp_path: Path
+) -> None:
+    """Two real processes: the OS lock of the first keeps the second out (the in-process case
+    is in test_run_folder.py); after the first is killed, --resume goes on."""
+    run = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, str(SLOW_SEMGEN), "2.0", *_args(engine_patterns, run)],  # >= 36 s
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / "pretrain-config.yaml").exists() and time.monotonic() < deadline:
+            assert first.poll() is None, "the first run ended early"
+            time.sleep(0.05)
+        second = _semgen(*_args(engine_patterns, run, "--resume"))
+        assert first.poll() is None, "the first run ended before the second started"
+        assert second.returncode == 2
+        assert "another `semgen pretrain` is writing into this folder" in second.stderr
+    finally:
+        first.kill()
+        first.wait(timeout=60)
+    resumed = _semgen(*_args(engine_patterns, run, "--resume"))
+    assert resumed.returncode == 0, resumed.stderr
