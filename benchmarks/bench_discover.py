@@ -42,7 +42,7 @@ from semantic_genesis.discovery.coordinates import (  # noqa: E402
     cube_scores,
     draw_corners,
 )
-from semantic_genesis.manifests import open_volume, read_cohort  # noqa: E402
+from semantic_genesis.io.manifests import open_volume, read_cohort  # noqa: E402
 
 # the plain-loop port of the reference air test is test code (tests/discovery/reference.py):
 # import it from the repository this script lives in
@@ -53,8 +53,8 @@ from tests.discovery.reference import reference_air_score  # noqa: E402
 def make_cohort(root: Path, n: int, spacing: tuple[float, float, float] | None) -> Path:
     """``n`` default-size phantoms, prepared, optionally resampled to ``spacing`` (e.g.
     0.68 0.68 1.0 gives LUNA16-like 514 x 514 x 300 volumes)."""
-    from semantic_genesis.cohort import PrepareConfig, prepare
     from semantic_genesis.data.phantoms import PhantomConfig, generate_phantoms
+    from semantic_genesis.prepare.cohort import PrepareConfig, prepare
 
     generate_phantoms(root / "raw", PhantomConfig(n=n, seed=0))
     prepare(
@@ -141,8 +141,8 @@ def bench_crop(cohort: Path, patterns: Path, n_instances: int, rounds: int = 3) 
     of ``rounds`` rounds over ``n_instances`` instances (the rows are cycled if fewer)."""
     import torch
 
-    from semantic_genesis.datasets import PatternDataset
-    from semantic_genesis.manifests import read_patterns
+    from semantic_genesis.io.manifests import read_patterns
+    from semantic_genesis.pretrain.dataset import PatternDataset
 
     records = {r.id: r for r in read_cohort(cohort)}
     rows = [r for r in read_patterns(patterns) if r.split == "train"]

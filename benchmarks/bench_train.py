@@ -41,8 +41,8 @@ def count_flops(
     (the fast decoder computes the same function with fewer operations)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from semantic_genesis.engine.speed import use_fast_decoder
     from semantic_genesis.models import create_model
+    from semantic_genesis.pretrain.speed import use_fast_decoder
 
     with torch.device("meta"):
         model = create_model("ynet3d", n_classes=classes, width=width)
@@ -57,10 +57,10 @@ def count_flops(
 
 def make_step(optimised: bool, args: argparse.Namespace) -> Callable[[], None]:
     """A closure running one training step of the chosen configuration."""
-    from semantic_genesis.engine.config import PretrainConfig, resolve_method
-    from semantic_genesis.engine.losses import Outputs, PretrainLoss
-    from semantic_genesis.engine.network import build_network
-    from semantic_genesis.engine.speed import use_fast_decoder
+    from semantic_genesis.pretrain.config import PretrainConfig, resolve_method
+    from semantic_genesis.pretrain.losses import Outputs, PretrainLoss
+    from semantic_genesis.pretrain.network import build_network
+    from semantic_genesis.pretrain.speed import use_fast_decoder
 
     config = PretrainConfig(width=args.width, channels_last=optimised)
     torch.manual_seed(0)

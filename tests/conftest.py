@@ -30,9 +30,17 @@ def synthetic_cohort(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def synthetic_patterns(tmp_path_factory: pytest.TempPathFactory, synthetic_cohort):
     """A patterns folder over ``synthetic_cohort``: 3 classes, patch 32x32x16."""
-    from semantic_genesis.manifests import read_cohort
+    from semantic_genesis.io.manifests import read_cohort
     from tests.helpers import make_patterns
 
     path = tmp_path_factory.mktemp("synthetic_patterns")
     make_patterns(path, synthetic_cohort, read_cohort(synthetic_cohort))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory):
+    """Six tiny patients in the images/ + labels/ + candidates.csv layout (tests/targets.py)."""
+    from tests.targets import write_tiny_data
+
+    return write_tiny_data(tmp_path_factory.mktemp("tiny_target"))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semantic_genesis.manifests import (
+from semantic_genesis.io.manifests import (
     DISCOVER_JSON,
     ClassRecord,
     CohortRecord,

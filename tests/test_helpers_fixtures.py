@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from semantic_genesis.io import Volume
-from semantic_genesis.manifests import (
+from semantic_genesis.io.manifests import (
     open_volume,
     read_cohort,
     read_discover_info,

@@ -136,7 +136,7 @@ def test_sdist_carries_licence_tests_docs_benchmarks_and_c_sources(tmp_path: Pat
     with tarfile.open(archive) as tar:
         members = {m.name.split("/", 1)[1] for m in tar.getmembers() if "/" in m.name}
     expected = {"LICENSE", "README.md", "pyproject.toml", "setup.py", "tests/conftest.py",
-                "tests/engine/conftest.py", "tests/finetune/conftest.py", "tests/helpers.py",
+                "tests/pretrain/conftest.py", "tests/helpers.py",
                 "tests/models/data/ynet3d_state_dict.txt", "docs/cli.md",
                 "src/semantic_genesis/transforms/csrc/warp.c",
                 "src/semantic_genesis/transforms/csrc/simd.h",

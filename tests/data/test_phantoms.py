@@ -15,7 +15,7 @@ from semantic_genesis.cli import main
 from semantic_genesis.data.patient import make_patient
 from semantic_genesis.data.phantoms import PhantomConfig, generate_phantoms
 from semantic_genesis.io import read_volume
-from semantic_genesis.manifests import read_csv
+from semantic_genesis.io.manifests import read_csv
 from semantic_genesis.utils.errors import SemgenError
 
 SHAPE, SPACING = (96, 96, 64), (3.6, 3.6, 4.6)

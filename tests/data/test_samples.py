@@ -22,7 +22,7 @@ from semantic_genesis.data.samples import (
     mni152,
     sha256_file,
 )
-from semantic_genesis.manifests import read_cohort
+from semantic_genesis.io.manifests import read_cohort
 from semantic_genesis.utils.errors import SemgenError
 
 
@@ -119,7 +119,7 @@ def test_mni152_template() -> None:
 
 
 def test_real_ct_prepares_to_its_native_geometry(samples: dict[str, Path], tmp_path: Path) -> None:
-    from semantic_genesis.cohort import PrepareConfig, prepare
+    from semantic_genesis.prepare.cohort import PrepareConfig, prepare
 
     prepare([samples["lung1_image"]], tmp_path / "cohort", PrepareConfig())
     records = read_cohort(tmp_path / "cohort")

@@ -28,8 +28,8 @@ def family(patient_id: str) -> int:
 
 @pytest.fixture(scope="session")
 def phantom_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from semantic_genesis.cohort import PrepareConfig, prepare
     from semantic_genesis.data.phantoms import PhantomConfig, generate_phantoms
+    from semantic_genesis.prepare.cohort import PrepareConfig, prepare
 
     root = tmp_path_factory.mktemp("phantoms")
     generate_phantoms(root / "raw", PhantomConfig(
@@ -82,7 +82,7 @@ def write_cohort_of(root: Path, specs, seed: int = 0) -> list:
     """A prepared cohort written straight to the contract: ``specs`` is a list of
     ``(id, kind, shape, split, modality)`` with kind ``chest`` (body and air-filled lungs,
     :func:`tests.helpers.synthetic_volume`) or ``head`` (:func:`head_volume`)."""
-    from semantic_genesis.manifests import CohortRecord, write_cohort
+    from semantic_genesis.io.manifests import CohortRecord, write_cohort
     from semantic_genesis.utils.atomic import save_npy_atomic
     from tests.helpers import synthetic_volume
 
@@ -118,7 +118,7 @@ def chests(tmp_path: Path) -> Path:
 
 def fast_config(cohort: Path, **kw):
     """Settings for the tiny cohorts: features from a file of random rows (no auto-encoder)."""
-    from semantic_genesis.manifests import read_cohort
+    from semantic_genesis.io.manifests import read_cohort
 
     ids = [r.id for r in read_cohort(cohort)]
     rng = np.random.default_rng(0)

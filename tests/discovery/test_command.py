@@ -8,7 +8,7 @@ import pytest
 
 from semantic_genesis.cli import main
 from semantic_genesis.discovery import DiscoverConfig, DiscoverWarning
-from semantic_genesis.manifests import read_discover_info
+from semantic_genesis.io.manifests import read_discover_info
 from semantic_genesis.utils.config import load_config
 from tests.discovery.conftest import PATCH
 

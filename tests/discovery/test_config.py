@@ -8,7 +8,7 @@ import pytest
 from semantic_genesis.cli import main
 from semantic_genesis.discovery import DiscoverConfig
 from semantic_genesis.discovery.config import CPU_AE_SHAPE, GPU_AE_SHAPE, resolved
-from semantic_genesis.manifests import read_discover_info
+from semantic_genesis.io.manifests import read_discover_info
 from semantic_genesis.utils.config import from_dict
 from semantic_genesis.utils.errors import SemgenError
 

@@ -13,7 +13,7 @@ from semantic_genesis.discovery.features import (
     resize_volume,
     save_features,
 )
-from semantic_genesis.manifests import CohortRecord
+from semantic_genesis.io.manifests import CohortRecord
 from semantic_genesis.utils.errors import SemgenError
 
 

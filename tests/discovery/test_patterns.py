@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from semantic_genesis.discovery.patterns import DiscoveredClass, instances, save_montage
-from semantic_genesis.manifests import CohortRecord
+from semantic_genesis.io.manifests import CohortRecord
 
 
 def _rec(pid, shape, split="train"):

@@ -17,7 +17,7 @@ import pytest
 from semantic_genesis.discovery import DiscoverConfig, DiscoverWarning, discover
 from semantic_genesis.discovery.config import FEATURE_KINDS
 from semantic_genesis.discovery.coordinates import corner_bounds
-from semantic_genesis.manifests import (
+from semantic_genesis.io.manifests import (
     open_volume,
     read_classes,
     read_cohort,

@@ -11,7 +11,7 @@ import pytest
 
 from semantic_genesis.cli import main
 from semantic_genesis.discovery import DiscoverWarning, discover
-from semantic_genesis.manifests import read_classes, read_discover_info, read_patterns
+from semantic_genesis.io.manifests import read_classes, read_discover_info, read_patterns
 from semantic_genesis.utils.errors import SemgenError
 from tests.discovery.conftest import fast_config, small_config, write_cohort_of, write_features
 

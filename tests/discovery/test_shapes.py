@@ -9,7 +9,7 @@ import pytest
 
 from semantic_genesis.cli import main
 from semantic_genesis.discovery.patterns import DiscoveredClass, instances, montage_figure
-from semantic_genesis.manifests import read_cohort, read_discover_info, read_patterns
+from semantic_genesis.io.manifests import read_cohort, read_discover_info, read_patterns
 from tests.discovery.conftest import write_cohort_of, write_features
 
 MIXED = [("chest-a", "chest", (96, 96, 48), "train", "ct"),

@@ -15,8 +15,7 @@ from semantic_genesis.finetune.data import VolumeCache
 from semantic_genesis.finetune.metrics import MetricWarning
 from semantic_genesis.io import Volume, write_nifti
 from semantic_genesis.utils.errors import SemgenError
-
-from .conftest import DIRECTION, SPACING
+from tests.targets import DIRECTION, SPACING
 
 TINY_FLAGS = ["--width", "4", "--epochs", "1", "--patch", "16", "16", "16", "--batch-size", "4",
               "--steps-per-epoch", "1", "--no-save-model"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from semantic_genesis.benchmark.statistics import CellSummary
 from semantic_genesis.finetune.plots import (
     CHANCE_AUC,
     SCORE_LIMITS,
@@ -12,7 +13,6 @@ from semantic_genesis.finetune.plots import (
     plot_results,
     results_figure,
 )
-from semantic_genesis.finetune.statistics import CellSummary
 
 INITS = ["scratch", "mg", "sg"]
 

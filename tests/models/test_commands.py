@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from semantic_genesis.cli import main
-from semantic_genesis.commands.export import ONNX_HINT
+from semantic_genesis.cli.export import ONNX_HINT
 from semantic_genesis.models import ModelCard, create_model, save_model
 
 

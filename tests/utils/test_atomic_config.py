@@ -78,8 +78,8 @@ def test_atomic_outputs_get_umask_permissions(tmp_path: Path) -> None:
 def test_read_yaml_names_the_file_when_missing_or_broken(tmp_path) -> None:
     import pytest
 
-    from semantic_genesis.finetune.experiment import load_experiment_config
-    from semantic_genesis.finetune.grid import load_benchmark_config
+    from semantic_genesis.benchmark.experiment import load_experiment_config
+    from semantic_genesis.benchmark.grid import load_benchmark_config
     from semantic_genesis.utils.config import read_yaml
     from semantic_genesis.utils.errors import SemgenError
 

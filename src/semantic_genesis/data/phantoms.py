@@ -37,7 +37,7 @@ import numpy as np
 
 from semantic_genesis.data.anatomy import NOMINAL_FOV_MM
 from semantic_genesis.data.patient import PhantomPatient, make_patient, patient_id
-from semantic_genesis.manifests import read_csv, write_csv
+from semantic_genesis.io.manifests import read_csv, write_csv
 from semantic_genesis.utils.atomic import write_json
 from semantic_genesis.utils.config import setting, to_dict
 from semantic_genesis.utils.config import validate as check_fields

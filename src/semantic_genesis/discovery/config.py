@@ -18,7 +18,7 @@ from semantic_genesis.discovery.coordinates import (
     TISSUE_THRESHOLD,
     CoordinateRules,
 )
-from semantic_genesis.engine.data import PATCH_MULTIPLE
+from semantic_genesis.pretrain.data import PATCH_MULTIPLE
 from semantic_genesis.utils.config import setting, to_dict, validate
 from semantic_genesis.utils.device import check_device
 from semantic_genesis.utils.errors import SemgenError

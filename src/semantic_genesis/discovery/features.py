@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from semantic_genesis.discovery.config import FEATURE_KINDS, DiscoverConfig, feature_key
-from semantic_genesis.manifests import CohortRecord, check_finite, open_volume
+from semantic_genesis.io.manifests import CohortRecord, check_finite, open_volume
 from semantic_genesis.utils.atomic import atomic_path
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.outdir import disk_error

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from semantic_genesis.discovery.coordinates import fit_corner
-from semantic_genesis.manifests import CohortRecord, PatternRecord, open_volume
+from semantic_genesis.io.manifests import CohortRecord, PatternRecord, open_volume
 from semantic_genesis.utils.atomic import atomic_path
 
 

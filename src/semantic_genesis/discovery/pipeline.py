@@ -52,7 +52,7 @@ from semantic_genesis.discovery.references import (
     reason_counts,
     shortfalls,
 )
-from semantic_genesis.manifests import (
+from semantic_genesis.io.manifests import (
     COHORT_CSV,
     DISCOVER_JSON,
     PATTERNS_CSV,

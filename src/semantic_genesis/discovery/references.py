@@ -24,7 +24,7 @@ from semantic_genesis.discovery.config import DiscoverConfig
 from semantic_genesis.discovery.features import Features
 from semantic_genesis.discovery.neighbours import build_index, find_neighbours
 from semantic_genesis.discovery.patterns import DiscoveredClass
-from semantic_genesis.manifests import CohortRecord, check_finite, open_volume
+from semantic_genesis.io.manifests import CohortRecord, check_finite, open_volume
 from semantic_genesis.utils.atomic import write_json
 from semantic_genesis.utils.dist import barrier, rank, world_size
 from semantic_genesis.utils.progress import progress

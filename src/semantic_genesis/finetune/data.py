@@ -27,8 +27,8 @@ import numpy as np
 
 from semantic_genesis.io.formats import SUFFIXES as FORMAT_SUFFIXES
 from semantic_genesis.io.formats import strip_suffix
+from semantic_genesis.io.manifests import read_csv
 from semantic_genesis.io.volume import Volume
-from semantic_genesis.manifests import read_csv
 from semantic_genesis.utils.atomic import save_npy_atomic, write_json
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.seed import derive_rng

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from semantic_genesis.finetune.statistics import CellSummary  # noqa: E402
+from semantic_genesis.benchmark.statistics import CellSummary  # noqa: E402
 from semantic_genesis.finetune.trainer import EpochRecord  # noqa: E402
 from semantic_genesis.utils.atomic import atomic_path  # noqa: E402
 

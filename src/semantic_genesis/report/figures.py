@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from semantic_genesis.manifests import open_volume, read_cohort  # noqa: E402
+from semantic_genesis.io.manifests import open_volume, read_cohort  # noqa: E402
 from semantic_genesis.utils.atomic import atomic_path  # noqa: E402
 
 

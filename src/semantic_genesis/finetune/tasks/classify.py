@@ -37,7 +37,7 @@ from semantic_genesis.finetune.metrics import flag, roc_auc
 from semantic_genesis.finetune.recipes import Recipe
 from semantic_genesis.finetune.tasks.common import TaskOutcome, batches, random_flips, to_tensor
 from semantic_genesis.finetune.trainer import fit
-from semantic_genesis.manifests import write_csv
+from semantic_genesis.io.manifests import write_csv
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import progress
 from semantic_genesis.utils.seed import derive_rng

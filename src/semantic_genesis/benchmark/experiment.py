@@ -1,0 +1,190 @@
+"""The phantom experiment: does Semantic Genesis pre-training help, against Models Genesis and
+against training from scratch? The whole chain, each stage resumable:
+
+    phantoms (pre-training cohort) -> prepare -> discover -> pretrain SG and MG
+    phantoms (target set)          -> benchmark (scratch, mg, sg x seeds x label fractions)
+
+The settings live in ``semantic_genesis/configs/experiment-phantom.yaml``; ``semgen demo`` and
+the slow test reuse :func:`run_experiment`. Outputs in ``out_dir``: ``phantoms-pretrain/``,
+``phantoms-target/``, ``cohort/``, ``patterns/``, ``pretrain/<method>/``, ``benchmark/``
+(results.csv, results.md, results.png) and ``experiment.json`` (stage times).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from semantic_genesis.benchmark.grid import BenchmarkResult, benchmark_config_from_dict
+from semantic_genesis.utils.atomic import write_json
+from semantic_genesis.utils.config import from_dict, read_yaml, save_config
+from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.names import safe_name
+from semantic_genesis.utils.progress import say
+
+
+@dataclass
+class ExperimentConfig:
+    """Settings of each stage, as dicts of that stage's config fields."""
+
+    pretrain_phantoms: dict[str, Any] = field(default_factory=dict)  # PhantomConfig
+    target_phantoms: dict[str, Any] = field(default_factory=dict)  # PhantomConfig
+    prepare: dict[str, Any] = field(default_factory=dict)  # PrepareConfig
+    discover: dict[str, Any] = field(default_factory=dict)  # DiscoverConfig
+    pretrain: dict[str, Any] = field(default_factory=dict)  # PretrainConfig, every method
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> PretrainConfig
+    benchmark: dict[str, Any] = field(default_factory=dict)  # BenchmarkConfig (no inits)
+
+    def __post_init__(self) -> None:
+        """Each stage's section is a mapping; method names become folders (safe names)."""
+        for f in dataclasses.fields(self):
+            if not isinstance(getattr(self, f.name), dict):
+                raise SemgenError(f"ExperimentConfig.{f.name} = {getattr(self, f.name)!r}: "
+                                  "must be a mapping of that stage's settings")
+        for name, method in self.methods.items():
+            safe_name(name, "methods (name)")
+            if not isinstance(method, dict):
+                raise SemgenError(f"ExperimentConfig.methods.{name} must be a mapping")
+
+
+def load_experiment_config(path: str | Path = "experiment-phantom") -> ExperimentConfig:
+    """Read an experiment YAML file, or a shipped one by name; every stage's settings are
+    checked at once (:func:`check_stages`)."""
+    from semantic_genesis.finetune.recipes import find_config
+
+    path = find_config(path)
+    try:
+        config = from_dict(ExperimentConfig, read_yaml(path, "experiment config"), source=path)
+    except SemgenError as exc:
+        raise (SemgenError(exc.reason, path) if exc.path is None else exc) from None
+    check_stages(config, path)
+    return config
+
+
+def check_stages(config: ExperimentConfig, source: str | Path | None = None) -> None:
+    """Build every stage's config once, so a bad value anywhere is refused before the first
+    stage starts (not hours later, when its stage comes); errors name ``source`` and the
+    section."""
+    from semantic_genesis.data.phantoms import PhantomConfig
+    from semantic_genesis.discovery import DiscoverConfig
+    from semantic_genesis.prepare.cohort import PrepareConfig
+    from semantic_genesis.pretrain import PretrainConfig
+
+    inits = {"scratch": "scratch", **{name: f"{name}.pt" for name in config.methods}}
+    checks = [
+        ("pretrain_phantoms", lambda: from_dict(PhantomConfig, config.pretrain_phantoms)),
+        ("target_phantoms", lambda: from_dict(PhantomConfig, config.target_phantoms)),
+        ("prepare", lambda: from_dict(PrepareConfig, config.prepare)),
+        ("discover", lambda: from_dict(DiscoverConfig, config.discover)),
+        ("benchmark", lambda: benchmark_config_from_dict({**config.benchmark, "inits": inits})),
+    ] + [
+        (f"methods.{name}", lambda m=method: from_dict(PretrainConfig, {**config.pretrain, **m}))
+        for name, method in config.methods.items()
+    ]
+    for section, check in checks:
+        try:
+            check()
+        except SemgenError as exc:
+            raise SemgenError(f"{section}: {exc.reason}", source) from None
+
+
+def _stage(out: Path, name: str, times: dict[str, float], fn, *args) -> Any:
+    """Run a stage unless its marker says it finished; record its time."""
+    marker = out / "stages" / f"{name}.done"
+    if marker.is_file():
+        return None
+    say(f"experiment: {name}")
+    t0 = time.perf_counter()
+    result = fn(*args)
+    times[name] = round(time.perf_counter() - t0, 1)
+    write_json(marker, {"seconds": times[name]})
+    return result
+
+
+def run_experiment(
+    config: ExperimentConfig | str | Path,
+    out_dir: str | Path,
+    benchmark_overrides: dict[str, Any] | None = None,
+) -> BenchmarkResult:
+    """Run (or resume) the experiment; return the benchmark's rows and summaries.
+
+    Args:
+        config: an :class:`ExperimentConfig`, a YAML path or a shipped config's name.
+        out_dir: the experiment folder.
+        benchmark_overrides: BenchmarkConfig fields replacing the config's (e.g. fewer seeds).
+    """
+    from semantic_genesis.benchmark.grid import run_benchmark
+    from semantic_genesis.data.phantoms import PhantomConfig, generate_phantoms
+    from semantic_genesis.discovery import DiscoverConfig, discover
+    from semantic_genesis.prepare.cohort import PrepareConfig, prepare
+    from semantic_genesis.pretrain import PretrainConfig, pretrain
+
+    if not isinstance(config, ExperimentConfig):
+        config = load_experiment_config(config)
+    else:
+        check_stages(config)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out / "experiment.yaml")
+    times: dict[str, float] = {}
+    src, tgt = out / "phantoms-pretrain", out / "phantoms-target"
+    _stage(
+        out,
+        "phantoms-pretrain",
+        times,
+        generate_phantoms,
+        src,
+        from_dict(PhantomConfig, config.pretrain_phantoms, "pretrain_phantoms"),
+    )
+    _stage(
+        out,
+        "phantoms-target",
+        times,
+        generate_phantoms,
+        tgt,
+        from_dict(PhantomConfig, config.target_phantoms, "target_phantoms"),
+    )
+    _stage(
+        out,
+        "prepare",
+        times,
+        prepare,
+        [src / "images"],
+        out / "cohort",
+        from_dict(PrepareConfig, config.prepare, "prepare"),
+    )
+    _stage(
+        out,
+        "discover",
+        times,
+        discover,
+        out / "cohort",
+        out / "patterns",
+        from_dict(DiscoverConfig, config.discover, "discover"),
+    )
+    inits = {"scratch": "scratch"}
+    for name, method in config.methods.items():
+        run_dir = out / "pretrain" / name
+        cfg = from_dict(
+            PretrainConfig, {**config.pretrain, **method, "resume": True}, f"methods.{name}"
+        )
+        _stage(out, f"pretrain-{name}", times, pretrain, out / "patterns", run_dir, cfg)
+        inits[name] = str((run_dir / "checkpoints" / "best.pt").resolve())
+    bench = copy.deepcopy({**config.benchmark, **(benchmark_overrides or {}), "inits": inits})
+    for task in bench.get("tasks", []):
+        if task.get("target", "").startswith("phantom-"):
+            task["target_options"] = {"data": str(tgt.resolve())}
+    t0 = time.perf_counter()
+    result = run_benchmark(
+        benchmark_config_from_dict(bench, source="experiment benchmark"), out / "benchmark"
+    )
+    times["benchmark"] = round(time.perf_counter() - t0, 1)
+    for marker in sorted((out / "stages").glob("*.done")):  # stages finished by earlier runs
+        times.setdefault(marker.stem, json.loads(marker.read_text())["seconds"])
+    write_json(out / "experiment.json", {"stage_seconds": times, "inits": inits})
+    return result

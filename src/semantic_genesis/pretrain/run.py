@@ -1,0 +1,362 @@
+"""``pretrain(patterns_dir, out_dir, config)``: one run folder, from patterns to checkpoints.
+
+The run folder (docs/design.md)::
+
+    run/checkpoints/last.pt   every epoch: weights + card + everything to resume exactly
+    run/checkpoints/best.pt   lowest validation loss: weights + card
+    run/metrics.csv           one row per epoch          run/tensorboard/   events
+    run/curves.png            losses and accuracy        run/restorations.png
+    run/pretrain-config.yaml  the config                 run/run.json       provenance + result
+
+An existing run folder is never continued silently (the reference auto-resumed from whatever
+checkpoint sat in the working directory, method.md §9.20): pass ``resume`` to continue it or
+``overwrite`` to replace it. Only rank 0 writes, and it first claims the folder
+(:func:`~semantic_genesis.utils.outdir.claim_output`): a folder holding someone else's files, or
+one that contains the patterns, the cohort or the ``init`` checkpoint, is refused, and an OS lock
+keeps a second run out while this one writes (the lock dies with the process, so a killed run
+resumes). Checkpoints only ever hold finite weights: a NaN or infinite loss or weight stops the
+run at that step, naming the last checkpoint whose weights are all finite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from semantic_genesis.pretrain.config import (
+    RESUMABLE_CHANGES,
+    Method,
+    PretrainConfig,
+    PretrainResult,
+    resolve_method,
+)
+from semantic_genesis.pretrain.data import PatternsInfo, check_patterns
+from semantic_genesis.pretrain.distributed import is_out_of_memory, setup_runtime, shutdown
+from semantic_genesis.pretrain.figures import (
+    CURVES_PNG,
+    RESTORATIONS_PNG,
+    plot_curves,
+    plot_restorations,
+)
+from semantic_genesis.pretrain.logs import METRICS_CSV, MetricsLog, epoch_row
+from semantic_genesis.pretrain.trainer import NonFiniteLoss, Trainer
+from semantic_genesis.utils.atomic import write_json
+from semantic_genesis.utils.config import save_config, to_dict
+from semantic_genesis.utils.dist import barrier, is_main
+from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.outdir import claim_output
+from semantic_genesis.utils.progress import say
+from semantic_genesis.utils.provenance import run_info
+
+CONFIG_YAML = "pretrain-config.yaml"
+RUN_JSON = "run.json"
+OUTPUTS = (
+    "checkpoints",
+    "tensorboard",
+    METRICS_CSV,
+    CURVES_PNG,
+    RESTORATIONS_PNG,
+    CONFIG_YAML,
+    RUN_JSON,
+)
+#: files earlier releases wrote in a run folder (before the ownership marker existed)
+LEGACY = (CONFIG_YAML, METRICS_CSV, RUN_JSON)
+
+
+def pretrain(
+    patterns_dir: str | Path, out_dir: str | Path, config: PretrainConfig | None = None
+) -> PretrainResult:
+    """Pre-train on a patterns folder; write checkpoints, metrics and figures to ``out_dir``.
+
+    Raises:
+        SemgenError: bad patterns (other cohort, a class without training cubes), an unreadable
+            or non-finite ``init`` checkpoint, a folder that is not a pre-training run folder
+            or is being written by another run, an existing run folder without
+            ``resume``/``overwrite``, running out of memory, a NaN loss or NaN weights.
+    """
+    config = config or PretrainConfig()
+    method = resolve_method(config)
+    out_dir = Path(out_dir)
+    info = check_patterns(patterns_dir)
+    init = _read_init(config.init)
+    _check_size(config, method, info)
+    with contextlib.ExitStack() as claim:
+        if is_main():
+            inputs = [info.patterns_dir, info.cohort_dir] + ([config.init] if config.init else [])
+            claim.enter_context(
+                claim_output(out_dir, "pretrain", inputs=inputs, legacy=LEGACY,
+                             settings={"patterns": str(info.patterns_dir), "method": method.name})
+            )
+        _check_run_folder(out_dir, config)
+        return _run(out_dir, config, method, info, init)
+
+
+def _check_size(config: PretrainConfig, method: Method, info: PatternsInfo) -> None:
+    """Refuse a network larger than the memory available before anything is written."""
+    from semantic_genesis.models.build import check_fits
+    from semantic_genesis.pretrain.network import build_network
+
+    rotations = 1 if method.rotate else 0  # the head's size hardly counts; its classes come later
+    check_fits(lambda: build_network(config, method, info.n_classes, rotations),
+               f"--width {config.width}")
+
+
+def _read_init(path: str | None) -> Any:
+    """The ``init`` checkpoint's weights, read and checked before any work (None: no init)."""
+    if not path:
+        return None
+    from semantic_genesis.models import read_weights
+
+    src = read_weights(path)
+    if src.nonfinite:
+        raise SemgenError(
+            f"--init: the weights hold NaN or infinite values in {len(src.nonfinite)} tensor(s) "
+            f"({', '.join(src.nonfinite[:3])}); choose a checkpoint with finite weights",
+            path,
+        )
+    return src
+
+
+def _run(
+    out_dir: Path, config: PretrainConfig, method: Method, info: PatternsInfo, init: Any
+) -> PretrainResult:
+    """Train into the claimed ``out_dir`` (see :func:`pretrain`)."""
+    last = out_dir / "checkpoints" / "last.pt"
+    runtime = setup_runtime(config.device)
+    try:
+        if runtime.main and config.overwrite:
+            _clear(out_dir)
+        barrier()
+        trainer = Trainer(config, method, info, runtime, init)
+        if config.resume and last.is_file():
+            _resume(trainer, last, config)
+        elif config.resume:
+            say(f"nothing to resume in {out_dir} yet (no {last.name}): starting a new run")
+        result = _loop(trainer, out_dir, config, method, info)
+        # ranks leave the group together, after rank 0 has written everything: a rank that
+        # tore its gloo pairs down while rank 0 was still saving was once seen to abort
+        # ("terminate called without an active exception") in a loaded test run
+        barrier()
+        return result
+    except NonFiniteLoss as exc:
+        raise SemgenError(
+            f"{exc}; stopped ({_last_finite(out_dir / 'checkpoints')}). "
+            "Try a lower --lr, or --amp none",
+            out_dir,
+        ) from None
+    except RuntimeError as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise SemgenError(
+            f"out of memory on {runtime.device} with {config.batch_size} cubes per step "
+            f"(x{config.accumulate} accumulation, {runtime.world} process(es)) at width "
+            f"{config.width}: use a smaller --batch-size (or a larger --accumulate) or a smaller "
+            "--width",
+            out_dir,
+        ) from None
+    finally:
+        shutdown(runtime)
+
+
+def _last_finite(ckpt_dir: Path) -> str:
+    """Name the newest checkpoint whose weights are all finite (each one is checked)."""
+    from semantic_genesis.models.checkpoint import nonfinite_tensors, read_checkpoint
+
+    found = []
+    for path in (ckpt_dir / "last.pt", ckpt_dir / "best.pt"):
+        if not path.is_file():
+            continue
+        try:
+            ckpt = read_checkpoint(path)
+        except SemgenError:
+            continue
+        if not nonfinite_tensors(ckpt.get("state_dict", {})):
+            found.append((int(ckpt.get("epoch", 0)), path))
+    if not found:
+        return "no checkpoint with finite weights was written"
+    epoch, path = max(found)
+    return f"the last checkpoint with finite weights is {path} (epoch {epoch})"
+
+
+def _check_run_folder(out_dir: Path, config: PretrainConfig) -> None:
+    ckpts = sorted((out_dir / "checkpoints").glob("*.pt"))
+    if ckpts and not (config.resume or config.overwrite):
+        raise SemgenError(
+            "already holds a pre-training run (checkpoints/"
+            f"{ckpts[0].name}); pass --resume to continue it or --overwrite to "
+            "replace it",
+            out_dir,
+        )
+
+
+def _clear(out_dir: Path) -> None:
+    """Remove a previous run's outputs (only the files a run writes)."""
+    for name in OUTPUTS:
+        path = out_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _resume(trainer: Trainer, last: Path, config: PretrainConfig) -> None:
+    from semantic_genesis.models.checkpoint import nonfinite_tensors, read_checkpoint
+
+    ckpt = read_checkpoint(last)
+    if "optimizer" not in ckpt:
+        raise SemgenError("cannot resume: not a last.pt written by `semgen pretrain`", last)
+    bad = nonfinite_tensors(ckpt.get("state_dict", {}))
+    if bad:
+        raise SemgenError(
+            f"cannot resume: the weights hold NaN or infinite values ({', '.join(bad[:3])}); "
+            f"start a new run with --overwrite, or --init from a checkpoint with finite weights",
+            last,
+        )
+    stored, now = ckpt.get("config", {}), to_dict(config)
+    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and stored.get(k) != now[k])
+    if changed:
+        detail = ", ".join(f"{k}: {stored.get(k)!r} -> {now[k]!r}" for k in changed[:4])
+        raise SemgenError(
+            f"cannot resume with different settings ({detail}); use the run's "
+            "pretrain-config.yaml settings or start a new run",
+            last,
+        )
+    trainer.load(ckpt)
+    say(f"resuming after epoch {trainer.start_epoch} from {last}")
+
+
+def _card(trainer: Trainer, info: PatternsInfo, method: Method, epoch: int) -> dict[str, Any]:
+    from semantic_genesis.models import ModelCard
+
+    cfg = trainer.config
+    card = ModelCard(
+        architecture=method.architecture,
+        width=cfg.width,
+        in_channels=1,
+        n_classes=info.n_classes,
+        norm=cfg.norm,
+        head=cfg.head,
+        patch_size=info.patch,
+        spacing=info.spacing,
+        modality=info.modality,
+        intensity_window=(-1000.0, 1000.0) if info.modality == "ct" else None,
+        pretext=cfg.pretext,
+        semantic=cfg.semantic,
+        data_fingerprint=info.fingerprint,
+        notes={
+            "method": method.name,
+            "preset": method.preset,
+            "lambda_rec": cfg.lambda_rec,
+            "lambda_cls": cfg.lambda_cls,
+            "epoch": epoch,
+            "patterns": str(info.patterns_dir),
+            "preset_options": dict(getattr(trainer.preset, "options", {})),
+            "n_rotations": getattr(trainer.preset, "n_aux_classes", 0),
+        },
+    )
+    return card.to_dict()
+
+
+def _loop(
+    trainer: Trainer, out_dir: Path, config: PretrainConfig, method: Method, info: PatternsInfo
+) -> PretrainResult:
+    from semantic_genesis.models.checkpoint import save_checkpoint
+
+    rt = trainer.rt
+    ckpt_dir = out_dir / "checkpoints"
+    log = MetricsLog(out_dir, trainer.start_epoch) if rt.main else None
+    if rt.main:
+        save_config(config, out_dir / CONFIG_YAML)
+        say(
+            f"pre-training {method.name} ({method.architecture}, preset {method.preset}) on "
+            f"{len(trainer.train_set)} training / {len(trainer.val_set or [])} validation cubes, "
+            f"{trainer.steps} steps of {config.batch_size} per epoch, {rt.world} process(es) "
+            f"on {rt.device}"
+        )
+    start = time.perf_counter()
+    epoch = trainer.start_epoch
+    stopped = trainer.early.should_stop
+    while epoch < config.epochs and not stopped:
+        train = trainer.train_epoch(epoch)
+        val = trainer.evaluate()
+        lr = trainer.lr
+        trainer.step_schedule()
+        epoch += 1
+        monitored = (val or train).means["loss"]
+        improved = trainer.early.step(monitored, epoch)
+        stopped = trainer.early.should_stop
+        row = epoch_row(
+            epoch,
+            train.means,
+            val.means if val else {},
+            lr,
+            train.cubes / max(train.seconds, 1e-9),
+            train.seconds,
+            trainer.terms,
+        )
+        trainer.history.append(row)
+        if rt.main and config.figures:
+            _figures(trainer, out_dir, epoch)
+        resume = trainer.resume_state()  # collective: every rank's RNG state
+        if rt.main:
+            card = _card(trainer, info, method, epoch)
+            if improved:
+                save_checkpoint(
+                    {**trainer.weights(card, epoch), "val_loss": monitored}, ckpt_dir / "best.pt"
+                )
+            save_checkpoint({**trainer.weights(card, epoch), **resume}, ckpt_dir / "last.pt")
+            log.update(trainer.history)
+            say(_summary(row, improved))
+    if log is not None:
+        log.close()
+    result = PretrainResult(
+        out_dir=out_dir,
+        best_checkpoint=ckpt_dir / "best.pt",
+        last_checkpoint=ckpt_dir / "last.pt",
+        method=method.name,
+        epochs_run=epoch,
+        best_epoch=trainer.early.best_epoch,
+        best_val_loss=trainer.early.best_loss,
+        stopped_early=stopped,
+        seconds=time.perf_counter() - start,
+        final=dict(trainer.history[-1]) if trainer.history else {},
+    )
+    if rt.main:
+        write_json(
+            out_dir / RUN_JSON,
+            {
+                "run_info": run_info(),
+                "config": to_dict(config),
+                "data": info.summary(),
+                "result": to_dict(result),
+            },
+        )
+    return result
+
+
+def _figures(trainer: Trainer, out_dir: Path, epoch: int) -> None:
+    plot_curves(trainer.history, out_dir / CURVES_PNG)
+    batch = trainer.figure_batch()
+    plot_restorations(
+        batch["clean"],
+        batch["perturbed"],
+        batch["restored"],
+        batch["target"],
+        out_dir / RESTORATIONS_PNG,
+        title=f"{trainer.method.name}, epoch {epoch} (fixed validation batch)",
+    )
+
+
+def _summary(row: dict[str, Any], improved: bool) -> str:
+    def f(key: str) -> str:
+        v = row.get(key)
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
+
+    return (
+        f"epoch {row['epoch']}: train loss {f('train_loss')} | val loss {f('val_loss')}, "
+        f"acc {f('val_acc')} | {f('cubes_per_s')} cubes/s" + (" *best*" if improved else "")
+    )

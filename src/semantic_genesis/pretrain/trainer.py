@@ -1,0 +1,356 @@
+"""The epoch loop: batched on-device perturbations, AMP, accumulation, DDP, validation.
+
+Randomness is organised so that an epoch is a pure function of (seed, epoch, the state at its
+start): the sampler permutes with ``seed + epoch``, the loader's worker seeds and the
+perturbation generator are re-seeded from ``derive_seed(seed, ..., epoch)``, and validation is
+perturbed with the same fixed seed every epoch (method.md §9.21: the reference validated on
+fresh random transforms, so its early stopping followed noise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from semantic_genesis.pretrain.config import Method, PretrainConfig
+from semantic_genesis.pretrain.data import PatternsInfo, make_datasets
+from semantic_genesis.pretrain.distributed import (
+    Runtime,
+    all_reduce_sum,
+    broadcast_buffers,
+    eval_loader,
+    from_workers,
+    gather_objects,
+    no_sync,
+    train_loader,
+    wrap_ddp,
+)
+from semantic_genesis.pretrain.losses import STATS, Outputs, PretrainLoss
+from semantic_genesis.pretrain.network import build_network
+from semantic_genesis.pretrain.speed import cpu_settings, use_fast_decoder
+from semantic_genesis.pretrain.state import EarlyStopping, capture_rng, restore_rng
+from semantic_genesis.utils.config import to_dict
+from semantic_genesis.utils.errors import SemgenError
+from semantic_genesis.utils.progress import progress, say
+from semantic_genesis.utils.seed import derive_seed, seed_everything
+
+#: cubes shown in restorations.png.
+FIGURE_CUBES = 4
+
+
+class NonFiniteLoss(Exception):
+    """The loss or the weights became NaN or infinite (caught by :func:`pretrain`, which names
+    the last checkpoint with finite weights). The message says what and where, e.g.
+    "the weights became NaN or infinite at epoch 3, step 7"."""
+
+    def __init__(self, what: str, where: str) -> None:
+        super().__init__(f"the {what} became NaN or infinite at {where}")
+        self.what, self.where = what, where
+
+
+@dataclass
+class EpochStats:
+    """Means over an epoch's cubes (all processes) of :data:`STATS`, plus timing."""
+
+    means: dict[str, float]
+    cubes: int
+    seconds: float
+
+
+def amp_dtype(config: PretrainConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for fp32 (``auto`` = bf16 on GPU, fp32 on CPU)."""
+    mode = config.amp
+    if mode == "auto":
+        mode = "bf16" if device.type == "cuda" else "none"
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[mode]
+
+
+class Trainer:
+    """Owns the model, optimiser, data and random state of one run on one process."""
+
+    def __init__(
+        self,
+        config: PretrainConfig,
+        method: Method,
+        info: PatternsInfo,
+        runtime: Runtime,
+        init: Any = None,
+    ) -> None:
+        """``init``: weights read by ``read_weights`` (from ``config.init``) to start from."""
+        from semantic_genesis.transforms import build_preset
+
+        self.config, self.method, self.info, self.rt = config, method, info, runtime
+        self.device = runtime.device
+        seed_everything(config.seed)
+        self.micro = _micro_batch(config, runtime)
+        self.train_set, self.val_set = make_datasets(info, config.multires, config.seed)
+        self.steps = len(self.train_set) // config.batch_size
+        if self.steps == 0:
+            raise SemgenError(
+                f"only {len(self.train_set)} training cubes, fewer than one batch "
+                f"of {config.batch_size}; lower --batch-size",
+                info.patterns_dir,
+            )
+        options = {"warp_target": True} if config.warp_target else {}
+        try:
+            self.preset = build_preset(method.preset, **options)
+        except ValueError as exc:  # unknown preset, or an option it does not take
+            raise SemgenError(f"--preset/--warp-target: {exc}") from None
+        self.net = build_network(
+            config, method, info.n_classes, getattr(self.preset, "n_aux_classes", 0)
+        ).to(self.device)
+        if self.device.type == "cpu":
+            cpu_settings()
+            if config.fast_decoder:
+                use_fast_decoder(self.net)
+        if init is not None:
+            self._initialise(init)
+        self.ddp = wrap_ddp(self.net, runtime, find_unused=not self.net.uses_whole_backbone)
+        self.model = torch.compile(self.ddp) if config.compile else self.ddp
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr, fused=True)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(
+            self.optimizer, config.lr_step, config.lr_gamma
+        )
+        self.amp = amp_dtype(config, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp is torch.float16)
+        self.loss_fn = PretrainLoss(config.lambda_rec, config.lambda_cls)
+        self.early = EarlyStopping(config.patience, config.min_delta)
+        self.loader, self.sampler, self.loader_gen = train_loader(
+            self.train_set, self.micro, runtime, config.seed, config.workers
+        )
+        self.val_loader = None
+        if self.val_set is not None:
+            self.val_loader = eval_loader(
+                self.val_set, config.batch_size // runtime.world, runtime, config.workers
+            )
+        else:
+            say(
+                "note: the patterns have no validation rows; early stopping follows the "
+                "training loss"
+            )
+        self.perturb_gen = torch.Generator(self.device)
+        self.history: list[dict[str, Any]] = []
+        self.start_epoch = self._epoch = 0
+        self.terms = (
+            {"loss"}
+            | ({"mse"} if method.restore else set())
+            | ({"ce", "acc"} if method.classify else set())
+            | ({"rot_ce", "rot_acc"} if method.rotate else set())
+        )
+
+    def _initialise(self, init: Any) -> None:
+        """Load ``init`` into the backbone; refuse weights of another width or layout."""
+        from semantic_genesis.models import load_weights
+
+        report = load_weights(self.net.backbone, init, strict=False)
+        if report.shape_mismatch or not (report.matched or report.adapted):
+            problems = "; ".join(report.problems()) or "no tensor matched"
+            raise SemgenError(
+                f"--init does not fit the {self.method.architecture} backbone of width "
+                f"{self.config.width}: {problems}",
+                init.source,
+            )
+        say(f"initialising from {init.source}: {report}")
+
+    # -----------------------------------------------------------------------------------------
+    # one batch
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    def _forward(
+        self,
+        model: torch.nn.Module,
+        cubes: torch.Tensor,
+        labels: torch.Tensor,
+        gen: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """Perturb on the device, run the model, return (loss, stats, perturbed batch)."""
+        cubes = cubes.to(self.device, non_blocking=True)
+        labels = labels.to(self.device, non_blocking=True)
+        p = self.preset(cubes, gen)
+        x = p.input
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        with self._autocast():
+            out = Outputs(*model(x))
+        loss, stats = self.loss_fn(out, p.target, labels, p.aux)
+        return loss, stats, (p, out)
+
+    # -----------------------------------------------------------------------------------------
+    # epochs
+
+    def train_epoch(self, epoch: int) -> EpochStats:
+        """One pass over the training cubes (``epoch`` is 0-based)."""
+        cfg, k_acc = self.config, self.config.accumulate
+        self._epoch = epoch
+        self.net.train()
+        self.sampler.set_epoch(epoch)
+        self.train_set.set_epoch(epoch)  # multi-resolution crops are drawn per (seed, epoch)
+        self.loader_gen.manual_seed(derive_seed(cfg.seed, "loader", epoch))
+        self.perturb_gen.manual_seed(derive_seed(cfg.seed, "perturb", epoch, self.rt.rank))
+        sums = torch.zeros(len(STATS) + 1, dtype=torch.float64, device=self.device)
+        batches = from_workers(self.loader)
+        start = time.perf_counter()
+        bar = progress(total=self.steps, desc=f"epoch {epoch + 1}", unit="step")
+        for step in range(self.steps):
+            step_sums = torch.zeros_like(sums)
+            for k in range(k_acc):
+                cubes, labels = next(batches)
+                with no_sync(self.ddp, k < k_acc - 1):
+                    loss, stats, _ = self._forward(self.model, cubes, labels, self.perturb_gen)
+                    self.scaler.scale(loss / k_acc).backward()
+                n = cubes.shape[0]
+                step_sums += torch.cat([stats.double() * n, stats.new_tensor([n]).double()])
+            all_reduce_sum(step_sums, self.rt)
+            where = f"epoch {epoch + 1}, step {step + 1}"
+            if not torch.isfinite(step_sums[0]):
+                raise NonFiniteLoss("loss", f"{where} (training)")
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            if not self._weights_finite():
+                raise NonFiniteLoss("weights", where)
+            sums += step_sums
+            bar.update()
+            bar.set_postfix(loss=f"{(sums[0] / sums[-1]).item():.4g}")
+        bar.close()
+        del batches
+        seconds = time.perf_counter() - start
+        return EpochStats(_means(sums), int(sums[-1].item()), seconds)
+
+    @torch.no_grad()
+    def evaluate(self) -> EpochStats | None:
+        """Validation loss and accuracy, perturbed with the same seed every epoch."""
+        if self.val_loader is None:
+            return None
+        broadcast_buffers(self.net, self.rt)  # every rank validates the weights rank 0 saves
+        self.net.eval()
+        gen = torch.Generator(self.device).manual_seed(
+            derive_seed(self.config.seed, "validation", self.rt.rank)
+        )
+        sums = torch.zeros(len(STATS) + 1, dtype=torch.float64, device=self.device)
+        start = time.perf_counter()
+        for cubes, labels in from_workers(self.val_loader):
+            _, stats, _ = self._forward(self.net, cubes, labels, gen)
+            n = cubes.shape[0]
+            sums += torch.cat([stats.double() * n, stats.new_tensor([n]).double()])
+        all_reduce_sum(sums, self.rt)
+        if not torch.isfinite(sums[0]):
+            raise NonFiniteLoss("validation loss", f"the validation of epoch {self._epoch + 1}")
+        return EpochStats(_means(sums), int(sums[-1].item()), time.perf_counter() - start)
+
+    @torch.no_grad()
+    def figure_batch(self) -> dict[str, np.ndarray | None]:
+        """A fixed validation batch (training if no validation), perturbed with a fixed seed,
+        and its restoration; arrays (N, 1, X, Y, Z) in [0, 1]."""
+        dataset = self.val_set if self.val_set is not None else self.train_set
+        picks = np.linspace(0, len(dataset) - 1, min(FIGURE_CUBES, len(dataset))).round()
+        items = [dataset[int(i)] for i in picks]  # spread over the (class-sorted) items
+        cubes = torch.stack([torch.as_tensor(c) for c, _ in items])
+        labels = torch.tensor([int(lab) for _, lab in items])
+        gen = torch.Generator(self.device).manual_seed(derive_seed(self.config.seed, "figure"))
+        self.net.eval()
+        _, _, (p, out) = self._forward(self.net, cubes, labels, gen)
+        restored = None if out.restoration is None else torch.sigmoid(out.restoration.float())
+
+        def arr(t: torch.Tensor | None) -> np.ndarray | None:
+            return None if t is None else t.detach().float().cpu().numpy()
+
+        return {
+            "clean": arr(cubes),
+            "perturbed": arr(p.input),
+            "restored": arr(restored),
+            "target": arr(p.target),
+        }
+
+    def _weights_finite(self) -> bool:
+        """True when every parameter and buffer is finite (one reduction, one sync per step)."""
+        tensors = [t for t in (*self.net.parameters(), *self.net.buffers()) if t.is_floating_point()]
+        largest = torch.nn.utils.get_total_norm(tensors, norm_type=float("inf"))  # no overflow
+        return bool(torch.isfinite(largest))
+
+    def step_schedule(self) -> None:
+        """StepLR is stepped once per epoch, as in the reference (method.md §5.1)."""
+        self.scheduler.step()
+
+    @property
+    def lr(self) -> float:
+        """The learning rate in force for the current epoch."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # -----------------------------------------------------------------------------------------
+    # checkpoints
+
+    def weights(self, card: dict[str, Any], epoch: int) -> dict[str, Any]:
+        """The part every checkpoint holds: backbone weights, model card, rotation head."""
+        ckpt: dict[str, Any] = {
+            "state_dict": self.net.backbone.state_dict(),
+            "model_card": card,
+            "epoch": epoch,
+            "method": self.method.name,
+            "config": to_dict(self.config),
+        }
+        if self.net.rotation_head is not None:
+            ckpt["aux_state_dict"] = self.net.rotation_head.state_dict()
+        return ckpt
+
+    def resume_state(self) -> dict[str, Any]:
+        """Optimiser, scheduler, early stopping, history and every process's RNG states.
+
+        Collective under DDP (all processes must call it)."""
+        rngs = gather_objects(capture_rng({"perturb": self.perturb_gen}), self.rt)
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "early_stopping": self.early.state_dict(),
+            "history": list(self.history),
+            "rng": rngs,
+        }
+
+    def load(self, ckpt: dict[str, Any]) -> None:
+        """Continue from a ``last.pt`` written by :meth:`weights` + :meth:`resume_state`."""
+        self.net.backbone.load_state_dict(ckpt["state_dict"])
+        if self.net.rotation_head is not None:
+            self.net.rotation_head.load_state_dict(ckpt["aux_state_dict"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.early.load_state_dict(ckpt["early_stopping"])
+        self.history = list(ckpt["history"])
+        self.start_epoch = int(ckpt["epoch"])
+        rngs = ckpt["rng"]
+        if len(rngs) != self.rt.world:
+            say(
+                f"note: last.pt was written by {len(rngs)} process(es), this run has "
+                f"{self.rt.world}; random streams continue from rank 0's state"
+            )
+        restore_rng(
+            rngs[self.rt.rank] if len(rngs) == self.rt.world else rngs[0],
+            {"perturb": self.perturb_gen},
+        )
+
+
+def _means(sums: torch.Tensor) -> dict[str, float]:
+    n = max(sums[-1].item(), 1.0)
+    return {s: float(sums[i].item() / n) for i, s in enumerate(STATS)}
+
+
+def _micro_batch(config: PretrainConfig, runtime: Runtime) -> int:
+    """Cubes per process per forward: batch_size / (processes x accumulate), exactly."""
+    parts = runtime.world * config.accumulate
+    if config.batch_size % parts:
+        raise SemgenError(
+            f"--batch-size {config.batch_size} must be divisible by processes x "
+            f"--accumulate = {runtime.world} x {config.accumulate}"
+        )
+    return config.batch_size // parts
