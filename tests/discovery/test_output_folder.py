@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import subprocess
 import sys
 import warnings
@@ -19,6 +18,7 @@ from semantic_genesis.discovery import features as features_module
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.outdir import LOCK, MARKER, claim_output
 from tests.discovery.conftest import fast_config, small_config
+from tests.disks import mounted_tmpfs
 
 
 def _run(cohort: Path, out: Path, overwrite: bool = False, **kw):
@@ -97,21 +97,11 @@ def test_a_full_disk_while_mapping_is_one_error_and_leaves_nothing(chests, tmp_p
         assert discover(chests, out, config).n_classes >= 1
 
 
-def _mount_tmpfs(folder: Path, size: str) -> bool:
-    folder.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True)
-    return done.returncode == 0
-
-
 @pytest.mark.slow
 def test_a_real_full_disk_is_exit_2_not_a_bus_error(chests, tmp_path) -> None:
     """A 1 MiB tmpfs holds the small outputs but not the auto-encoder's input map (3 MiB):
     before, the mapped writes died of SIGBUS (exit 135) and left the map behind."""
-    disk = tmp_path / "disk"
-    if shutil.which("mount") is None or not _mount_tmpfs(disk, "1m"):
-        pytest.skip("mounting a tmpfs is not permitted here")
-    try:
+    with mounted_tmpfs(tmp_path / "disk", "1m") as disk:
         out = disk / "p"
         args = ["discover", str(chests), "--out", str(out), "--classes", "2", "--instances", "3",
                 "--val-instances", "1", "--patch", "16", "16", "8", "--ae-shape", "96", "96",
@@ -127,8 +117,6 @@ def test_a_real_full_disk_is_exit_2_not_a_bus_error(chests, tmp_path) -> None:
         args[args.index("--ae-shape") + 1:args.index("--ae-shape") + 4] = ["16", "16", "8"]
         assert main(args) == 0
         assert (out / "patterns.csv").is_file()
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
 
 
 def test_an_unreadable_part_file_is_computed_again(chests, tmp_path) -> None:

@@ -4,28 +4,21 @@ file, and a retry after freeing space works."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from semantic_genesis.cli import main
+from tests.disks import mounted_tmpfs, remount_tmpfs
 
 from .test_data_checks import TINY_FLAGS
 
 
 @pytest.fixture
 def disk(tmp_path: Path):  # noqa: ANN201
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    if shutil.which("mount") is None or subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(folder)], capture_output=True
-    ).returncode:
-        pytest.skip("mounting a tmpfs is not permitted here")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=False)
+    with mounted_tmpfs(tmp_path / "disk", "200k") as folder:
+        yield folder
 
 
 def _commands(data: Path, out: Path, tmp_path: Path) -> dict[str, list[str]]:
@@ -51,14 +44,14 @@ def test_full_disk_then_retry(tiny_data: Path, tmp_path: Path, disk: Path, capsy
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "no space left" in err[0] and str(disk) in err[0], verb
         assert not [p for p in disk.rglob("*") if p.name.startswith(".tmp")], verb
-    subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)  # space freed
+    remount_tmpfs(disk, "size=64m")  # space freed
     for verb, argv in _commands(tiny_data, disk, tmp_path).items():  # into what was left
         assert main(argv) == 0, verb
 
 
 @pytest.mark.slow
 def test_read_only_disk(tiny_data: Path, tmp_path: Path, disk: Path, capsys) -> None:
-    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    remount_tmpfs(disk, "ro")
     for verb, argv in _commands(tiny_data, disk, tmp_path).items():
         assert main(argv) == 2, verb
         err = capsys.readouterr().err.strip().splitlines()

@@ -20,6 +20,7 @@ from semantic_genesis.prepare.cohort import PrepareConfig, prepare
 from semantic_genesis.utils.config import from_dict
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.outdir import claim_output
+from tests.disks import mounted_tmpfs, remount_tmpfs
 from tests.io.scans import ANATOMICAL, ct_volume, write_nifti_nib
 
 SMALL = ["--min-shape", "8", "8", "4"]
@@ -141,39 +142,27 @@ def test_a_full_disk_stops_with_one_line_and_a_retry_works(tmp_path, capsys, mon
     assert [r.id for r in read_cohort(out)] == ["ct0", "ct1", "ct2"]
 
 
-def _mount_tmpfs(folder: Path, size: str) -> None:
-    folder.mkdir()
-    run = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                         capture_output=True)
-    if run.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {run.stderr.decode().strip()}")
-
-
 @pytest.mark.slow
 def test_a_real_full_then_read_only_disk(tmp_path):
     scans = [write_nifti_nib(tmp_path / "in" / f"v{i}.nii.gz", ct_volume((64, 64, 32), seed=i),
                              SPACING) for i in range(3)]
-    disk = tmp_path / "disk"
-    _mount_tmpfs(disk, "256k")
     env = {**os.environ, "SEMGEN_QUIET": "1", "PYTHONPATH": str(ROOT)}
     cli = [sys.executable, "-m", "semantic_genesis", "prepare", *map(str, scans)]
-    try:
+    with mounted_tmpfs(tmp_path / "disk", "256k") as disk:
         run = subprocess.run([*cli, "--out", str(disk / "c")], capture_output=True, text=True,
                              env=env)
         assert run.returncode == 2 and "Traceback" not in run.stderr
         assert "no space left on the device" in run.stderr and str(disk / "c") in run.stderr
         assert not list(disk.rglob(".tmp-*"))
-        subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)
+        remount_tmpfs(disk, "size=8m")
         run = subprocess.run([*cli, "--out", str(disk / "c")], capture_output=True, env=env)
         assert run.returncode == 0 and len(read_cohort(disk / "c")) == 3
-        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        remount_tmpfs(disk, "ro")
         for out in (disk / "c", disk / "new"):
             run = subprocess.run([*cli, "--out", str(out)], capture_output=True, text=True,
                                  env=env)
             assert run.returncode == 2 and "read-only" in run.stderr, run.stderr
             assert "Traceback" not in run.stderr
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
 
 
 # --- every file error is a per-file error ----------------------------------------------------------

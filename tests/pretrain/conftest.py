@@ -4,10 +4,6 @@ few epochs at width 8."""
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,23 +64,3 @@ def engine_patterns(tmp_path_factory: pytest.TempPathFactory, engine_cohort) -> 
     """3 classes x 6 training / 4 validation instances, patch 16^3."""
     cohort_dir, records = engine_cohort
     return write_engine_patterns(tmp_path_factory.mktemp("engine_patterns"), cohort_dir, records)
-
-
-@contextlib.contextmanager
-def mounted_tmpfs(folder: Path, size: str) -> Iterator[Path]:
-    """A small tmpfs at ``folder`` (a really full or read-only disk); skips the test where
-    mounting is not permitted. Remount it with ``remount_tmpfs``; unmounted at the end."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if shutil.which("mount") is None or subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
-    ).returncode:
-        pytest.skip("mounting a tmpfs is not permitted here")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
-
-
-def remount_tmpfs(folder: Path, options: str) -> None:
-    """Change a :func:`mounted_tmpfs` (e.g. ``"ro"``, ``"size=64m"``)."""
-    subprocess.run(["mount", "-o", f"remount,{options}", str(folder)], check=True)

@@ -10,7 +10,7 @@ import pytest
 from semantic_genesis.cli import main
 from semantic_genesis.models import ModelCard, create_model, save_model
 from semantic_genesis.utils.atomic import TMP_PREFIX
-from tests.pretrain.conftest import mounted_tmpfs, remount_tmpfs
+from tests.disks import mounted_tmpfs, remount_tmpfs
 
 pytestmark = pytest.mark.slow
 ARGS = ["--width", "4", "--epochs", "1", "--batch-size", "6", "--no-figures", "--no-multires"]
