@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Sequence
 
 from semantic_genesis import __version__
+from semantic_genesis.cli.options import add_file_options
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.memory import keep_freed_memory
 from semantic_genesis.utils.outdir import disk_error
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(verb, help=help_text, description=(module.__doc__ or help_text).strip(),
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         module.add_arguments(p)
+        add_file_options(p)
         p.set_defaults(_run=module.run)
     return parser
 

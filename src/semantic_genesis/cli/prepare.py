@@ -23,34 +23,20 @@ import argparse
 import sys
 from collections import Counter
 
+from semantic_genesis.cli.options import Option, add_config_options, config_from_args
+
+#: how PrepareConfig's fields appear here: all as --field-name, from the field
+OPTIONS: dict[str, Option] = {}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`semgen prepare INPUT... --out COHORT [options]`."""
+    """`semgen prepare INPUT... --out COHORT [options]`; the options are PrepareConfig's."""
+    from semantic_genesis.prepare.config import PrepareConfig
+
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="scan files or folders (searched recursively)")
     parser.add_argument("--out", required=True, metavar="COHORT", help="cohort folder to write")
-    parser.add_argument("--modality", choices=["auto", "ct", "mr", "none"], default="auto",
-                        help="intensity preset; none = values already in [0, 1]")
-    parser.add_argument("--spacing", nargs=3, type=float, metavar=("X", "Y", "Z"), default=None,
-                        help="resample to this voxel size in mm (None: keep native spacing)")
-    parser.add_argument("--val-fraction", type=float, default=0.1,
-                        help="share of patients in the validation split")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the train/val split")
-    parser.add_argument("--workers", type=int, default=1, help="processes (per torchrun rank)")
-    parser.add_argument("--min-shape", nargs=3, type=int, metavar=("X", "Y", "Z"),
-                        default=[64, 64, 32], help="smallest usable volume in voxels")
-    parser.add_argument("--npy-spacing", nargs=3, type=float, metavar=("X", "Y", "Z"),
-                        default=[1.0, 1.0, 1.0], help="voxel size assumed for .npy inputs (mm)")
-    parser.add_argument("--dtype", choices=["float16", "float32"], default="float16",
-                        help="stored volume type")
-    parser.add_argument("--window", nargs=2, type=float, metavar=("LOW", "HIGH"),
-                        default=[-1000.0, 1000.0],
-                        help="CT window in HU mapped to [0, 1] (values outside are clipped)")
-    parser.add_argument("--percentiles", nargs=2, type=float, metavar=("LOW", "HIGH"),
-                        default=[0.5, 99.5], help="MR percentiles mapped to 0 and 1")
-    parser.add_argument("--allow-external-data", action="store_true",
-                        help="read a MetaImage/NRRD data file that its header names outside "
-                             "the header's folder (refused by default)")
+    add_config_options(parser, PrepareConfig, OPTIONS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,12 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from semantic_genesis.utils import dist
     from semantic_genesis.utils.errors import SemgenError
 
-    config = PrepareConfig(
-        modality=args.modality, spacing=tuple(args.spacing) if args.spacing else None,
-        val_fraction=args.val_fraction, seed=args.seed, workers=args.workers, dtype=args.dtype,
-        min_shape=tuple(args.min_shape), npy_spacing=tuple(args.npy_spacing),
-        window=tuple(args.window), percentiles=tuple(args.percentiles),
-        allow_external_data=args.allow_external_data)
+    config = config_from_args(PrepareConfig, args, OPTIONS)
     report = prepare(args.inputs, args.out, config)
     if not dist.is_main():
         return 0
@@ -72,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     for item in report.skipped:
         _say(f"skipped {item['input']}: {item['reason']}")
     _print_changes(report.volumes, report.removed_ids, out)
-    if args.modality == "auto" and report.volumes:
+    if config.modality == "auto" and report.volumes:
         counts = Counter(v["modality"] for v in report.volumes)
         for modality, n in sorted(counts.items()):
             example = next(v for v in report.volumes if v["modality"] == modality)

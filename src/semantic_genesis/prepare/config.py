@@ -37,19 +37,26 @@ class PrepareConfig:
             own folder (refused by default: a crafted header could read any file).
     """
 
-    modality: str = setting("auto", choices=(*MODALITIES, "auto"), help="intensity preset")
-    spacing: tuple[float, float, float] | None = setting(None, gt=0, help="voxel size in mm")
-    val_fraction: float = setting(0.1, ge=0, lt=1, help="share of patients in val")
-    seed: int = setting(0, ge=0, help="seed of the split")
-    workers: int = setting(1, ge=1, help="processes per rank")
-    dtype: str = setting("float16", choices=("float16", "float32"), help="stored type")
-    min_shape: tuple[int, int, int] = setting((64, 64, 32), ge=1, help="smallest volume")
+    modality: str = setting("auto", choices=(*MODALITIES, "auto"), help=(
+        "intensity preset; none = values already in [0, 1], auto = decided per volume"))
+    spacing: tuple[float, float, float] | None = setting(None, gt=0, help=(
+        "resample to this voxel size in mm (none: keep the native spacing)"))
+    val_fraction: float = setting(0.1, ge=0, lt=1, help=(
+        "share of patients in the validation split"))
+    seed: int = setting(0, ge=0, help="seed of the train/val split")
+    workers: int = setting(1, ge=1, help="processes (per torchrun rank)")
+    dtype: str = setting("float16", choices=("float16", "float32"), help="stored volume type")
+    min_shape: tuple[int, int, int] = setting((64, 64, 32), ge=1, help=(
+        "smallest usable volume in voxels"))
     npy_spacing: tuple[float, float, float] = setting((1.0, 1.0, 1.0), gt=0,
                                                       help="voxel size of .npy inputs (mm)")
-    window: tuple[float, float] = setting((-1000.0, 1000.0), help="CT window in HU")
+    window: tuple[float, float] = setting((-1000.0, 1000.0), help=(
+        "CT window in HU mapped to [0, 1] (values outside are clipped)"))
     percentiles: tuple[float, float] = setting((0.5, 99.5), ge=0, le=100,
                                                help="MR percentiles mapped to 0 and 1")
-    allow_external_data: bool = setting(False, help="read data files outside a header's folder")
+    allow_external_data: bool = setting(False, help=(
+        "read a MetaImage/NRRD data file that its header names outside the header's folder "
+        "(refused by default)"))
 
     def __post_init__(self) -> None:
         self.validate()

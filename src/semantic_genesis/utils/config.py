@@ -111,16 +111,39 @@ def validate(config: Any, where: str | Path | None = None) -> None:
     hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        tp = hints.get(f.name, Any)
-        problem = _type_problem(tp, value)
-        meta = f.metadata or {}
-        if problem is None and meta.get("choices") is not None and value not in meta["choices"]:
-            problem = "must be one of " + ", ".join(map(str, meta["choices"]))
-        if problem is None:
-            items = value if isinstance(value, (tuple, list)) else (value,)
-            problem = next((p for p in (_range_problem(v, meta) for v in items) if p), None)
+        problem = _field_problem(f, hints.get(f.name, Any), value)
         if problem:
             raise SemgenError(f"{type(config).__name__}.{f.name} = {value!r}: {problem}", where)
+
+
+def _field_problem(f: dataclasses.Field, tp: Any, value: Any) -> str | None:
+    """Why ``value`` does not fit field ``f`` (annotation ``tp``, :func:`setting` metadata)."""
+    problem = _type_problem(tp, value)
+    meta = f.metadata or {}
+    if problem is None and meta.get("choices") is not None and value not in meta["choices"]:
+        problem = "must be one of " + ", ".join(map(str, meta["choices"]))
+    if problem is None:
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        problem = next((p for p in (_range_problem(v, meta) for v in items) if p), None)
+    return problem
+
+
+def check_setting(cls: type, name: str, value: Any, where: str | Path | None = None) -> Any:
+    """``value`` turned into the type of ``cls``'s field ``name`` and checked alone (type,
+    choices, range): one :class:`SemgenError` naming ``where`` when it is unknown or wrong.
+
+    Lets a caller blame the right source (a file, a ``--set``) before values are merged.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if name not in fields:
+        raise SemgenError(f"unknown setting {name!r} for {cls.__name__}; known: "
+                          f"{', '.join(sorted(fields))}", where)
+    tp = typing.get_type_hints(cls).get(name, Any)
+    value = _coerce(tp, value)
+    problem = _field_problem(fields[name], tp, value)
+    if problem:
+        raise SemgenError(f"{cls.__name__}.{name} = {value!r}: {problem}", where)
+    return value
 
 
 def to_dict(config: Any) -> dict[str, Any]:
