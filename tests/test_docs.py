@@ -216,3 +216,25 @@ def test_only_the_projects_own_documents_are_cited():
                       for m in re.findall(r"\b[\w-]+\.md\b", p.read_text())
                       if m not in known})
     assert not unknown, "documents that are not in docs/:\n" + "\n".join(unknown)
+
+
+#: top folders of the reference repositories' paths that method.md quotes (not ours)
+_REFERENCE_ROOTS = {"pytorch", "keras", "self_discovery", "images", "figures"}
+
+
+def test_package_paths_named_in_the_docs_exist():
+    """A module or folder of ours named in method.md / design.md (``pretrain/trainer.py``,
+    ``utils/outdir.py``, ``benchmarks/bench_train.py``) exists, so a moved module cannot leave
+    the docs behind. Paths into the reference repositories (``pytorch/train.py``) are skipped."""
+    pkg = ROOT / "src" / "semantic_genesis"
+    folders = {p.name for p in pkg.iterdir() if p.is_dir() and not p.name.startswith("_")}
+    missing = []
+    for name in (METHOD, DESIGN):
+        text = (DOCS / name).read_text()
+        for path in re.findall(r"(?<![\w./-])([a-z_]+/[\w./-]*[\w/])", text):
+            top = path.split("/")[0]
+            module = path.endswith(".py") and top not in _REFERENCE_ROOTS
+            if (module or top in folders) and not ((pkg / path).exists()
+                                                   or (ROOT / path).exists()):
+                missing.append(f"docs/{name}: {path}")
+    assert not missing, "paths that do not exist in the package:\n" + "\n".join(sorted(missing))
