@@ -7,7 +7,10 @@ transposes SimpleITK's arrays the same way), so every conversion reverses the ax
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +87,28 @@ def quiet_itk() -> Iterator[None]:
         yield
     finally:
         sitk.ProcessObject.SetGlobalWarningDisplay(previous)
+
+
+@contextlib.contextmanager
+def captured_c_stderr() -> Iterator[list[str]]:
+    """Capture what C code (ITK's NIfTI library) prints on file descriptor 2 during the block;
+    the yielded list holds those lines once the block has ended.
+
+    ITK's NIfTI writer reports a short write (``** ERROR: NWAD: wrote only 0 of ... bytes``,
+    e.g. on a full disk) only there, without raising: the caller must look at the lines.
+    """
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines.extend(held.read().decode(errors="replace").splitlines())
 
 
 def array_from_sitk(image: sitk.Image) -> np.ndarray:

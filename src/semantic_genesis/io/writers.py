@@ -6,11 +6,14 @@ half-written file under the final name.
 
 from __future__ import annotations
 
+import errno
+import os
+import sys
 from pathlib import Path
 
 import SimpleITK as sitk
 
-from semantic_genesis.io.itk import itk_reason, to_sitk
+from semantic_genesis.io.itk import captured_c_stderr, itk_reason, to_sitk
 from semantic_genesis.io.volume import Volume
 from semantic_genesis.utils.atomic import atomic_path, save_npy_atomic
 from semantic_genesis.utils.errors import SemgenError
@@ -33,10 +36,27 @@ def write_nifti(volume: Volume, path: str | Path, compress: bool | None = None) 
     image = to_sitk(volume)
     with atomic_path(path, suffix=suffix) as tmp:
         try:
-            sitk.WriteImage(image, str(tmp), compress)
+            with captured_c_stderr() as messages:
+                sitk.WriteImage(image, str(tmp), compress)
         except RuntimeError as exc:
             raise SemgenError(f"cannot write NIfTI: {itk_reason(exc)}", path) from None
+        _check_written(messages, tmp, path)
     return path
+
+
+def _check_written(messages: list[str], tmp: Path, path: Path) -> None:
+    """Raise when ITK's NIfTI library reported a failed or short write (it does not raise);
+    pass its other messages on to stderr."""
+    errors = [m for m in messages if "ERROR" in m]
+    for message in messages:
+        if message not in errors:
+            print(message, file=sys.stderr)
+    if not errors:
+        return
+    stat = os.statvfs(tmp.parent)
+    if stat.f_bavail * stat.f_frsize < 1 << 20:  # the disk is (nearly) full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    raise SemgenError(f"cannot write NIfTI: {errors[0].strip('* ')}", path)
 
 
 def write_npy(volume: Volume, path: str | Path) -> Path:
