@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from semantic_genesis.cli import build_parser, main
+from semantic_genesis.cli.pretrain import config_from_args
 from semantic_genesis.pretrain import PretrainConfig
 from semantic_genesis.utils import SemgenError
 from semantic_genesis.utils.config import load_config
@@ -98,4 +99,5 @@ def test_negated_flags_read_right() -> None:
         assert f"--{flag}, --no-{flag}" in flat
     assert "--no-multires (default" not in flat and "--no-figures (default" not in flat
     args = build_parser().parse_args(["pretrain", "p", "--out", "r", "--no-multires"])
-    assert args.multires is False and args.figures is True
+    config = config_from_args(args)  # options not given keep the config's defaults
+    assert config.multires is False and config.figures is True

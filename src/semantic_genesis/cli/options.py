@@ -79,7 +79,8 @@ def _shown(value: Any) -> str:
 
 def _range_words(meta: Mapping[str, Any]) -> list[str]:
     words = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
-    return [f"{words[k]} {meta[k]:g}" for k in words if meta.get(k) is not None]
+    return [f"{words[k]} {meta[k]:{'g' if isinstance(meta[k], float) else ''}}"
+            for k in words if meta.get(k) is not None]
 
 
 def _help(f: dataclasses.Field, option: Option, default: Any) -> str:
