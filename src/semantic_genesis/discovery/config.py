@@ -20,7 +20,7 @@ from semantic_genesis.discovery.coordinates import (
 )
 from semantic_genesis.pretrain.data import PATCH_MULTIPLE
 from semantic_genesis.utils.config import setting, to_dict, validate
-from semantic_genesis.utils.device import check_device
+from semantic_genesis.utils.device import DEVICE_CHOICES, check_device
 from semantic_genesis.utils.errors import SemgenError
 
 FEATURE_KINDS = ("ae", "encoder")
@@ -60,33 +60,48 @@ class DiscoverConfig:
     """
 
     n_classes: int = setting(44, ge=1, help="classes C")
-    instances: int = setting(200, ge=1, help="training instances per class K")
+    instances: int = setting(200, ge=1, help=(
+        "training instances per class K (nearest training patients, the reference included)"))
     val_instances: int = setting(30, ge=0, help="validation instances per class")
-    patch: tuple[int, int, int] = setting((64, 64, 32), ge=PATCH_MULTIPLE,
-                                          help="base crop (x, y, z) in voxels")
-    seed: int = setting(0, ge=0)
-    features: str = "ae"
-    encoder_checkpoint: str | None = None
-    ae_width: int = setting(0, ge=0, help="0 = 32 with a GPU, 8 without")
+    patch: tuple[int, int, int] = setting((64, 64, 32), ge=PATCH_MULTIPLE, help=(
+        f"base crop size in voxels (x, y, z), each a multiple of {PATCH_MULTIPLE}"))
+    seed: int = setting(0, ge=0, help="random seed")
+    features: str = setting("ae", help=(
+        "feature source: train the auto-encoder (ae), pool a pre-trained encoder (encoder, "
+        "with encoder_checkpoint), or a .npz/.npy/.csv file"))
+    encoder_checkpoint: str | None = setting(None, help="checkpoint for features 'encoder'")
+    ae_width: int = setting(0, ge=0, help=(
+        "auto-encoder base width (features = 16 x width); 0 = 32 with a GPU, 8 without"))
     ae_shape: tuple[int, int, int] = setting(AUTO_SHAPE, ge=0, help=(
-        "0 0 0 = 128 128 64 with a GPU, 64 64 32 without"))
-    ae_epochs: int = setting(20, ge=1)
-    ae_patience: int = setting(5, ge=1)
-    ae_batch: int = setting(2, ge=1)
-    ae_lr: float = setting(1e-3, gt=0)
-    device: str = "auto"
-    trials: int = setting(200, ge=1)
-    min_distance: float = setting(16.0, ge=0)
-    border: tuple[int, int, int] = setting(REFERENCE_BORDER, ge=0)
-    border_fraction: float = setting(0.25, ge=0, le=1)
-    tissue_threshold: float = setting(TISSUE_THRESHOLD, ge=0, le=1)
-    look_ahead: int = setting(LOOK_AHEAD, ge=2)
-    max_tissue: float = setting(MAX_SCORE, ge=0, le=1)
-    mr_threshold: float = setting(0.1, ge=0, le=1)
-    index: str = setting("flat", choices=("flat", "ivf"))
-    small_neighbours: str = setting("skip", choices=("skip", "clamp"))
-    montage_classes: int = setting(12, ge=0)
-    montage_neighbours: int = setting(5, ge=0)
+        "size volumes are resized to for the auto-encoder (multiples of 8); 0 0 0 = 128 128 64 "
+        "with a GPU, 64 64 32 without (about 8x cheaper per epoch on a CPU)"))
+    ae_epochs: int = setting(20, ge=1, help="auto-encoder: most epochs")
+    ae_patience: int = setting(5, ge=1, help="auto-encoder: early-stopping patience (epochs)")
+    ae_batch: int = setting(2, ge=1, help="auto-encoder batch size")
+    ae_lr: float = setting(1e-3, gt=0, help="auto-encoder learning rate (Adam)")
+    device: str = setting("auto", help=DEVICE_CHOICES)
+    trials: int = setting(200, ge=1, help="random corners tried per reference patient")
+    min_distance: float = setting(16.0, ge=0, help=(
+        "minimum distance between class corners in voxels (reference: 5)"))
+    border: tuple[int, int, int] = setting(REFERENCE_BORDER, ge=0, help=(
+        "borders (x, y, z) in voxels that a class corner is drawn inside (reference: 100 100 "
+        "30; smaller for small volumes, see border_fraction)"))
+    border_fraction: float = setting(0.25, ge=0, le=1, help=(
+        "each border is at most this share of the corner's free range"))
+    tissue_threshold: float = setting(TISSUE_THRESHOLD, ge=0, le=1, help=(
+        "air test: intensity from which a voxel is tissue (0.425 = -150 HU)"))
+    look_ahead: int = setting(LOOK_AHEAD, ge=2, help=(
+        "air test: slices searched for tissue from each voxel (L, reference: 3)"))
+    max_tissue: float = setting(MAX_SCORE, ge=0, le=1, help=(
+        "air test: largest accepted tissue fraction of the cube"))
+    mr_threshold: float = setting(0.1, ge=0, le=1, help=(
+        "MR foreground test: intensity below which a voxel is background"))
+    index: str = setting("flat", choices=("flat", "ivf"), help=(
+        "FAISS index: exact L2, or inverted file for huge cohorts"))
+    small_neighbours: str = setting("skip", choices=("skip", "clamp"), help=(
+        "a neighbour whose volume cannot hold the crop: leave it out, or move its crop inside"))
+    montage_classes: int = setting(12, ge=0, help="classes drawn in patterns.png")
+    montage_neighbours: int = setting(5, ge=0, help="instances per class drawn in patterns.png")
 
     def __post_init__(self) -> None:
         # one spelling per value (8 and 8.0, lists and tuples), so settings compare and hash
