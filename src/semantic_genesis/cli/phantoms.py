@@ -11,48 +11,24 @@ import argparse
 import os
 import sys
 
+from semantic_genesis.cli.options import Option, add_config_options, config_from_args
+
+#: PhantomConfig's fields as options; the command line uses every CPU by default
+OPTIONS = {
+    "nodules": Option(metavar=("MIN", "MAX")),
+    "nodule_diameter_mm": Option(metavar=("MIN", "MAX")),
+    "noise_hu": Option(metavar=("MIN", "MAX")),
+    "workers": Option(default=os.cpu_count() or 1, help="processes (one per CPU by default)"),
+}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``semgen phantoms``."""
+    """The options of ``semgen phantoms``: one per PhantomConfig field."""
+    from semantic_genesis.data.phantoms import PhantomConfig
+
     parser.add_argument("--out", required=True, help="output folder (new, empty, or an earlier "
                         "phantoms run's: its patients are reused)")
-    parser.add_argument("--n", type=int, default=32, help="number of patients")
-    parser.add_argument("--seed", type=int, default=0, help="cohort seed")
-    parser.add_argument(
-        "--spacing",
-        type=float,
-        nargs=3,
-        default=(1.5, 1.5, 2.0),
-        metavar=("X", "Y", "Z"),
-        help="voxel size in mm",
-    )
-    parser.add_argument(
-        "--shape",
-        type=int,
-        nargs=3,
-        default=None,
-        metavar=("X", "Y", "Z"),
-        help="grid size; default: a 350 x 350 x 300 mm field of view "
-        "(the anatomy is stretched to other fields of view)",
-    )
-    parser.add_argument(
-        "--families",
-        type=int,
-        default=0,
-        help="F > 0: F families of near-identical anatomy (neighbour tests)",
-    )
-    parser.add_argument(
-        "--nodules",
-        type=int,
-        nargs=2,
-        default=(1, 3),
-        metavar=("MIN", "MAX"),
-        help="nodules per patient",
-    )
-    parser.add_argument(
-        "--negatives", type=int, default=20, help="false-positive candidates per patient (>= 0)"
-    )
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (>= 1; default: one per CPU)")
+    add_config_options(parser, PhantomConfig, OPTIONS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,16 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from semantic_genesis.utils.config import to_dict
     from semantic_genesis.utils.outdir import claim_output
 
-    config = PhantomConfig(
-        n=args.n,
-        seed=args.seed,
-        spacing=tuple(args.spacing),
-        shape=tuple(args.shape) if args.shape else None,
-        families=args.families,
-        nodules=tuple(args.nodules),
-        negatives=args.negatives,
-        workers=args.workers,
-    )
+    config = config_from_args(PhantomConfig, args, OPTIONS)
     with claim_output(args.out, "phantoms", legacy=("phantoms.json", "patients.csv"),
                       settings=to_dict(config)):
         generate_phantoms(args.out, config)

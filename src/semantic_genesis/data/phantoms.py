@@ -96,16 +96,21 @@ class PhantomConfig:
     n: int = setting(32, ge=1, help="number of patients")
     seed: int = setting(0, ge=0, help="the cohort seed")
     spacing: tuple[float, float, float] = setting((1.5, 1.5, 2.0), gt=0, le=20,
-                                                  help="voxel size (mm)")
-    shape: tuple[int, int, int] | None = setting(None, ge=16, le=2048, help="grid size")
-    families: int = setting(0, ge=0, help="0, or F families of near-identical anatomy")
-    nodules: tuple[int, int] = setting((1, 3), ge=0, le=50, help="(min, max) per patient")
+                                                  help="voxel size in mm")
+    shape: tuple[int, int, int] | None = setting(None, ge=16, le=2048, help=(
+        "grid size in voxels; none: a 350 x 350 x 300 mm field of view (the anatomy is "
+        "stretched to other fields of view)"))
+    families: int = setting(0, ge=0, help=(
+        "F > 0: F families of near-identical anatomy (neighbour tests); 0: independent patients"))
+    nodules: tuple[int, int] = setting((1, 3), ge=0, le=50, help="nodules per patient (min, max)")
     nodule_diameter_mm: tuple[float, float] = setting((3.0, 30.0), gt=0, le=100,
-                                                      help="(min, max) diameter")
-    part_solid_fraction: float = setting(0.35, ge=0, le=1, help="share with a ground-glass rim")
+                                                      help="nodule diameter in mm (min, max), drawn log-uniformly")
+    part_solid_fraction: float = setting(0.35, ge=0, le=1, help=(
+        "share of nodules >= 6 mm with a ground-glass rim"))
     negatives: int = setting(20, ge=0, le=10000, help="false-positive candidates per patient")
-    noise_hu: tuple[float, float] = setting((12.0, 30.0), ge=0, help="(min, max) noise std")
-    blur_mm: float = setting(0.7, ge=0, help="sigma of the point-spread function")
+    noise_hu: tuple[float, float] = setting((12.0, 30.0), ge=0, help=(
+        "noise standard deviation in HU per patient (min, max)"))
+    blur_mm: float = setting(0.7, ge=0, help="sigma of the scanner's point-spread function (mm)")
     workers: int = setting(1, ge=1, help="processes (1 = in this process)")
 
     def __post_init__(self) -> None:
