@@ -1,6 +1,6 @@
 """The model card stored in every checkpoint we write (docs/design.md, "file contracts").
 
-It says what the weights are (architecture, width, channels, classes, head, normalisation), what
+It says what the weights are (architecture and backbone family, width, channels, classes, head, normalisation), what
 they expect as input (patch size, spacing, intensity window, modality) and how they were made
 (pretext, semantic add-on, data fingerprint, package version), so a checkpoint can be rebuilt
 with ``create_model(**card.model_kwargs())`` without guessing.
@@ -25,6 +25,8 @@ class ModelCard:
     """Everything needed to rebuild and correctly feed a checkpoint's model."""
 
     architecture: str = setting("ynet3d", help="registry name for create_model")
+    backbone: str = setting(
+        "reference", help="backbone family (models.backbone); cards without it: reference")
     width: int = setting(32, ge=1, help="base channels; 32 = reference")
     in_channels: int = setting(1, ge=1)
     n_classes: int = setting(44, ge=0, help="pseudo-classes (pre-training) or target classes")
@@ -37,6 +39,7 @@ class ModelCard:
     modality: str = "ct"
     pretext: str = "genesis"
     semantic: bool = True
+    method: str = ""  # the pre-training method's registry name ("" before methods had names)
     data_fingerprint: str = ""
     package_version: str = __version__
     notes: dict[str, Any] = field(default_factory=dict)

@@ -49,7 +49,10 @@ def card_from_model(model: nn.Module, **fields: Any) -> ModelCard:
         f"{kinds.get(type(model).__name__, type(model).__name__.lower())}"
         f"{getattr(model, 'spatial_dims', 3)}d"
     )
-    arch = {"architecture": getattr(model, "model_name", default_name)}
+    arch = {
+        "architecture": getattr(model, "model_name", default_name),
+        "backbone": getattr(model, "backbone_name", "reference"),
+    }
     for key in ("width", "in_channels", "n_classes", "norm", "out_channels"):
         if hasattr(model, key):
             arch[key] = getattr(model, key)

@@ -8,3 +8,9 @@ NORMS = ("batch", "batch_always", "instance", "group")
 
 #: Head kinds :class:`~semantic_genesis.models.heads.ClassificationHead` knows.
 HEADS = ("torch", "keras", "mlp")
+
+#: The backbone family of the reference U-Net / YNet3D / encoder classifier (models.backbone).
+REFERENCE = "reference"
+
+#: The roles a backbone family registers: encoder + decoder, plus a head, encoder + head.
+ROLES = ("unet", "ynet", "encoder")

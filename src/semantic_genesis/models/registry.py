@@ -18,6 +18,7 @@ from torch import nn
 
 from semantic_genesis.models.build import build_architecture, check_fits, guess_model_kwargs
 from semantic_genesis.models.card import ModelCard
+from semantic_genesis.models.names import REFERENCE, ROLES
 from semantic_genesis.models.weights import (
     SourceWeights,
     load_weights,
@@ -28,19 +29,72 @@ from semantic_genesis.utils.progress import say
 
 ModelFn = Callable[..., nn.Module]
 _REGISTRY: dict[str, ModelFn] = {}
+#: registry name -> (backbone family, role) for the names a family registered (backbone.py)
+_ROLES: dict[str, tuple[str, str]] = {}
 
 
-def register_model(fn: ModelFn) -> ModelFn:
-    """Register ``fn`` under its function name (decorator). A name can be registered once."""
-    if fn.__name__ in _REGISTRY:
-        raise ValueError(f"model {fn.__name__!r} is already registered")
-    _REGISTRY[fn.__name__] = fn
-    return fn
+def register_model(
+    fn: ModelFn | None = None,
+    *,
+    name: str | None = None,
+    backbone: str | None = None,
+    role: str = "unet",
+) -> Any:
+    """Register ``fn`` under ``name`` (default: its function name); a name is registered once.
+
+    Use bare (``@register_model``) or with options (``@register_model(name="my-unet",
+    backbone="my-unet", role="unet")``). ``backbone`` declares the model one of the roles
+    (``unet``, ``ynet``, ``encoder``: :mod:`~semantic_genesis.models.backbone`) of a backbone
+    family usable for pre-training; the network must then follow the ``Backbone`` protocol
+    (``Encoder`` for the ``encoder`` role).
+    """
+    if backbone is not None and role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+
+    def add(f: ModelFn) -> ModelFn:
+        key = name or f.__name__
+        if key in _REGISTRY:
+            raise ValueError(f"model {key!r} is already registered")
+        if backbone is not None and (backbone, role) in _ROLES.values():
+            raise ValueError(f"backbone {backbone!r} already has a {role!r} model")
+        _REGISTRY[key] = f
+        if backbone is not None:
+            _ROLES[key] = (backbone, role)
+        return f
+
+    return add(fn) if fn is not None else add
 
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style ``pattern``, sorted."""
     return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def list_backbones() -> list[str]:
+    """The backbone families usable for pre-training (``reference`` and those registered)."""
+    return sorted({family for family, role in _ROLES.values() if role == "unet"})
+
+
+def backbone_model(backbone: str, role: str) -> str:
+    """The registry name of ``backbone``'s model in ``role`` (``unet``, ``ynet``, ``encoder``).
+
+    Raises:
+        SemgenError: an unknown family, or one that registered no model for the role.
+    """
+    for key, entry in _ROLES.items():
+        if entry == (backbone, role):
+            return key
+    if backbone not in list_backbones():
+        raise SemgenError(
+            f"unknown backbone {backbone!r}; available: {', '.join(list_backbones())}"
+        )
+    raise SemgenError(f"backbone {backbone!r} has no {role!r} model registered")
+
+
+def backbone_of(name: str) -> str | None:
+    """The backbone family of the registered model ``name``, or None if it belongs to none."""
+    entry = _ROLES.get(name)
+    return entry[0] if entry else None
 
 
 def create_model(
@@ -58,8 +112,8 @@ def create_model(
     """Build a registered model, optionally initialised from ``pretrained`` weights.
 
     Args:
-        name: a name from :func:`list_models` (``unet3d``, ``ynet3d``, ``encoder3d``, or the
-            ``*2d`` variants).
+        name: a name from :func:`list_models` (``unet3d``, ``ynet3d``, ``encoder3d``, the
+            ``*2d`` variants, ``monai-basicunet`` and its ``-ynet`` / ``-encoder`` roles).
         pretrained: any source :func:`load_weights` understands (our ``.pt``, the official
             Semantic Genesis / Models Genesis ``.pt``, a Keras ``.h5``, a state dict).
         in_channels: input channels; pretrained 1-channel first convs are adapted.
@@ -126,19 +180,19 @@ def load_model(
     return model
 
 
-@register_model
+@register_model(backbone=REFERENCE, role="unet")
 def unet3d(**kw: Any) -> nn.Module:
     """The reference 3D U-Net (Models Genesis): segmentation / restoration logits."""
     return build_architecture("unet", 3, **kw)
 
 
-@register_model
+@register_model(backbone=REFERENCE, role="ynet")
 def ynet3d(**kw: Any) -> nn.Module:
     """U-Net plus classification head on the bottleneck (Semantic Genesis pre-training)."""
     return build_architecture("ynet", 3, **kw)
 
 
-@register_model
+@register_model(backbone=REFERENCE, role="encoder")
 def encoder3d(**kw: Any) -> nn.Module:
     """Encoder plus classification head, no decoder (classification target tasks)."""
     return build_architecture("encoder", 3, **kw)
@@ -160,3 +214,19 @@ def ynet2d(**kw: Any) -> nn.Module:
 def encoder2d(**kw: Any) -> nn.Module:
     """Encoder classifier on 2D images."""
     return build_architecture("encoder", 2, **kw)
+
+
+def _monai(role: str) -> ModelFn:
+    def build(**kw: Any) -> nn.Module:
+        from semantic_genesis.models import monai_backbones as mb
+
+        cls = mb.BasicUNetEncoder if role == "encoder" else mb.BasicUNetBackbone
+        return cls(role=role, **kw)
+
+    build.__doc__ = f"MONAI BasicUNet as a backbone, role {role!r} (monai_backbones.py)."
+    return build
+
+
+for _role, _suffix in (("unet", ""), ("ynet", "-ynet"), ("encoder", "-encoder")):
+    register_model(_monai(_role), name=f"monai-basicunet{_suffix}", backbone="monai-basicunet",
+                   role=_role)

@@ -41,9 +41,16 @@ class Encoder3D(nn.Module):
         bottleneck_channels: channels of the bottleneck (``16 * width``; 512 at the reference).
         skip_channels: channels of the three skips, shallow to deep.
         first_conv: name of the input convolution (adapted when ``in_channels`` differs).
+
+    With ``encode``, ``encoder_state_dict`` and the class attributes below it is an
+    :class:`~semantic_genesis.models.backbone.Encoder`; :class:`UNet3D` adds the decoder of a
+    :class:`~semantic_genesis.models.backbone.Backbone` (class attributes: no state-dict key).
     """
 
     first_conv = "down_tr64.ops.0.conv1"
+    backbone_name = "reference"
+    encoder_prefixes = ENCODER_PREFIXES
+    size_multiple = 8  # three poolings
 
     def __init__(
         self, in_channels: int = 1, width: int = 32, norm: str = "batch", spatial_dims: int = 3
@@ -96,6 +103,9 @@ class Encoder3D(nn.Module):
 
 class UNet3D(Encoder3D):
     """The reference U-Net: ``forward(x) -> (N, out_channels, *x.shape[2:])`` logits."""
+
+    decoder_prefixes = DECODER_PREFIXES
+    output_prefix = "out_tr."
 
     def __init__(
         self,
