@@ -5,12 +5,13 @@
     print(model.load_report)
 
 Layout: ``blocks`` (LUConv, Down/Up/OutputTransition, the norm factory), ``heads``
-(ClassificationHead), ``unet`` (UNet3D, YNet3D, EncoderClassifier), ``registry``
-(register_model, list_models, create_model, load_model), ``weights`` (load_weights, LoadReport),
-``keras`` (the official ``.h5`` reader), ``checkpoint`` (safe read, atomic save, save_model),
-``card`` (ModelCard, its fields checked), ``build`` (the built-in architectures, guessing them
-from weights, and the size check made before a network is built), ``names`` (norm and head
-names, importable without torch).
+(ClassificationHead), ``unet`` (UNet3D, YNet3D, EncoderClassifier), ``backbone`` (the
+Backbone and Encoder protocols, build_backbone), ``monai_backbones`` (MONAI's BasicUNet as a
+backbone), ``registry`` (register_model, list_models, list_backbones, create_model, load_model),
+``weights`` (load_weights, LoadReport), ``keras`` (the official ``.h5`` reader), ``checkpoint``
+(safe read, atomic save, save_model), ``card`` (ModelCard, its fields checked), ``build`` (the
+built-in architectures, guessing them from weights, and the size check made before a network
+is built), ``names`` (norm, head and backbone-role names, importable without torch).
 
 Loading is strict by default for our checkpoints (they carry a model card); weights holding NaN
 or infinity are refused unless ``allow_nonfinite=True`` (``semgen info`` shows them).
@@ -26,6 +27,9 @@ from semantic_genesis.models.names import HEADS, NORMS
 #: public name -> the submodule defining it; loaded on first use, so importing
 #: ``semantic_genesis.models.names`` (configs, ``semgen --help``) does not import torch.
 _LAZY = {
+    "Backbone": "backbone",
+    "Encoder": "backbone",
+    "build_backbone": "backbone",
     "ContBatchNorm": "blocks",
     "make_norm": "blocks",
     "ModelCard": "card",
@@ -35,6 +39,7 @@ _LAZY = {
     "save_model": "checkpoint",
     "ClassificationHead": "heads",
     "create_model": "registry",
+    "list_backbones": "registry",
     "list_models": "registry",
     "load_model": "registry",
     "register_model": "registry",
@@ -51,17 +56,21 @@ _LAZY = {
 __all__ = [
     "HEADS",
     "NORMS",
+    "Backbone",
     "ClassificationHead",
     "ContBatchNorm",
+    "Encoder",
     "EncoderClassifier",
     "LoadReport",
     "ModelCard",
     "UNet3D",
     "YNet3D",
     "adapt_input_conv",
+    "build_backbone",
     "card_from_model",
     "create_model",
     "guess_model_kwargs",
+    "list_backbones",
     "list_models",
     "load_model",
     "load_weights",
