@@ -105,3 +105,62 @@ def test_official_layout_without_a_card_loads(ynet_ckpt, tmp_path: Path) -> None
             model.state_dict()["down_tr256.ops.0.conv1.weight"],
             state["down_tr256.ops.0.conv1.weight"],
         )
+
+
+@pytest.fixture(scope="module")
+def monai_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A pre-trained-like MONAI BasicUNet with a 3-class head, saved with its model card."""
+    from semantic_genesis.models import card_from_model, save_model
+    from semantic_genesis.models.backbone import build_backbone
+
+    torch.manual_seed(2)
+    model = build_backbone("monai-basicunet", 4, n_classes=3)
+    path = tmp_path_factory.mktemp("monai") / "best.pt"
+    save_model(path, model, card_from_model(model, patch_size=(16, 16, 16)))
+    return path, {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_a_monai_checkpoint_fine_tunes_as_the_same_backbone(monai_ckpt) -> None:
+    path, state = monai_ckpt
+    clf, info = build_model("classify", 1, init=str(path), patches={"patch": (16, 16, 16)})
+    assert info["backbone"] == "monai-basicunet"
+    assert info["architecture"] == "monai-basicunet-encoder"
+    assert info["load"]["missing"] and all(k.startswith("clc_out.") for k in info["load"]["missing"])
+    assert torch.equal(clf.state_dict()["down_4.convs.conv_1.conv.weight"],
+                       state["down_4.convs.conv_1.conv.weight"])
+    assert clf.eval()(torch.rand(2, 1, 16, 16, 16)).shape == (2, 1)
+    seg, info = build_model("segment", 3, init=str(path))
+    assert info["architecture"] == "monai-basicunet" and info["decoder_pretrained"]
+    assert torch.equal(seg.state_dict()["upcat_1.convs.conv_0.conv.weight"],
+                       state["upcat_1.convs.conv_0.conv.weight"])
+    assert "final_conv.weight" in info["load"]["shape_mismatch"]  # 1 -> 3 outputs: new conv
+    probe, _ = build_model("segment", 3, init=str(path), linear_probe=True)
+    assert {n for n, p in probe.named_parameters() if p.requires_grad} == {
+        "final_conv.weight", "final_conv.bias"}
+    frozen, _ = build_model("classify", 1, init=str(path), freeze_encoder=True)
+    trainable = {n for n, p in frozen.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("clc_out.") for n in trainable)
+
+
+def test_scratch_builds_the_backbone_asked_for() -> None:
+    model, info = build_model("segment", 2, width=4, backbone="monai-basicunet")
+    assert info["backbone"] == "monai-basicunet" and not info["pretrained"]
+    assert model.eval()(torch.rand(2, 1, 16, 16, 16)).shape == (2, 2, 16, 16, 16)
+    _, info = build_model("classify", 1, width=4)
+    assert info["backbone"] == "reference" and info["architecture"] == "encoder3d"
+
+
+def test_a_checkpoint_of_another_backbone_is_refused(ynet_ckpt, monai_ckpt) -> None:
+    with pytest.raises(SemgenError, match="holds a reference backbone .*not monai-basicunet"):
+        build_model("classify", 1, init=str(ynet_ckpt[0]), backbone="monai-basicunet")
+    with pytest.raises(SemgenError, match="holds a monai-basicunet backbone .*not reference"):
+        build_model("segment", 2, init=str(monai_ckpt[0]), backbone="reference")
+    with pytest.raises(SemgenError, match="unknown backbone 'resnet'"):
+        build_model("segment", 2, backbone="resnet")
+
+
+def test_patches_the_backbone_cannot_take_are_refused_before_training() -> None:
+    with pytest.raises(SemgenError, match=r"inference_patch \(24, 24, 24\): monai-basicunet .* 16"):
+        build_model("segment", 2, width=4, backbone="monai-basicunet",
+                    patches={"patch": (32, 32, 16), "inference_patch": (24, 24, 24)})
+    build_model("segment", 2, width=4, patches={"patch": (24, 24, 24)})  # reference: 8 is enough
