@@ -55,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="base channels (default: the checkpoint's; 32 for scratch)",
     )
+    parser.add_argument(
+        "--backbone", default=None,
+        help="network family: reference or monai-basicunet (default: the checkpoint's; "
+        "reference for scratch); a checkpoint of another family is refused",
+    )
     parser.add_argument("--epochs", type=int, default=None,
                         help="the most epochs, at least 1 (default: 100; early stopping "
                         "usually ends sooner)")
@@ -90,8 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
     """The FinetuneConfig fields given on the command line."""
-    names = ("task", "init", "recipe", "label_fraction", "width", "epochs", "seed", "split_seed",
-             "patch", "batch_size", "lr", "patience", "steps_per_epoch", "modality", "device")
+    names = ("task", "init", "recipe", "label_fraction", "width", "backbone", "epochs", "seed",
+             "split_seed", "patch", "batch_size", "lr", "patience", "steps_per_epoch", "modality",
+             "device")
     flags = {k: getattr(args, k) for k in names}
     flags.update(freeze_encoder=args.freeze_encoder or None,
                  linear_probe=args.linear_probe or None)
@@ -124,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     config = from_dict(FinetuneConfig, flags, source="command line")  # ranges, before any work
     config.resolved_recipe()
     if config.init != "scratch":
-        checkpoint_architecture(config.init)  # exists and reads as a checkpoint
+        checkpoint_architecture(config.init, config.backbone)  # readable, the right family
     if args.target:
         check_target(args.target, config.task)
     out = Path(args.out)

@@ -32,7 +32,7 @@ OPTIONS: dict[str, Option] = {
                           "(reference: input only)"),
     "multires": Option(group=_M, help="add two multi-resolution crops per training instance "
                        "(method.md §2.5); --no-multires trains on the base crops only"),
-    **{name: Option(group=_A) for name in ("width", "norm", "head", "init")},
+    **{name: Option(group=_A) for name in ("backbone", "width", "norm", "head", "init")},
     **{name: Option(group=_O) for name in ("epochs", "batch_size", "accumulate", "lr",
                                            "lr_step", "lr_gamma", "patience", "min_delta",
                                            "seed")},

@@ -35,6 +35,9 @@ class FinetuneConfig:
     test_fraction: float = setting(0.2, gt=0, lt=1, help="share of cases for the test")
     width: int | None = setting(None, ge=1, help="None: the checkpoint's (32 for scratch)")
     norm: str | None = setting(None, choices=(None, *NORMS), help="None: the checkpoint's")
+    backbone: str | None = setting(
+        None, help="network family (reference, monai-basicunet); None: the checkpoint's, "
+        "reference for scratch")
     lr: float | None = setting(None, gt=0, help="None: the recipe's learning rate")
     patience: int | None = setting(None, ge=1, help="None: the recipe's early-stopping patience")
     batch_size: int | None = setting(None, ge=1, help="None: the recipe's batch size")
@@ -76,6 +79,12 @@ class FinetuneConfig:
             raise SemgenError(f"{name}.window = {self.window}: low must be below high")
         if not self.init.strip():
             raise SemgenError(f"{name}.init is empty: give 'scratch' or a checkpoint path")
+        if self.backbone is not None:
+            from semantic_genesis.models.registry import list_backbones
+
+            if self.backbone not in list_backbones():
+                raise SemgenError(f"{name}.backbone = {self.backbone!r}: must be one of "
+                                  f"{', '.join(list_backbones())}")
         check_device(self.device)
 
     def resolved_recipe(self) -> Recipe:

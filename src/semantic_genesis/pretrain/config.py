@@ -70,6 +70,9 @@ class PretrainConfig:
     preset: str | None = setting(None, help="perturbation preset; None = the pretext's default")
     lambda_rec: float = setting(1.0, ge=0, help="weight of the restoration MSE (or rotation CE)")
     lambda_cls: float = setting(0.01, ge=0, help="weight of the pseudo-class cross-entropy")
+    backbone: str = setting(
+        "reference", help="network family: reference (UNet3D/YNet3D) or a registered one, e.g. "
+        "monai-basicunet (models.registry.list_backbones)")
     width: int = setting(32, ge=1, help="base channels (32 = reference)")
     norm: str = setting("batch", choices=NORMS, help="normalisation layers")
     head: str = setting("torch", choices=HEADS, help="classification head")

@@ -229,7 +229,8 @@ def run_classify(
     sets = {name: cut_cubes(c, images, cache, recipe.patch) for name, c in splits.items()}
     drop_outside(sets, info, Path(data_dir) / cfg.candidates)
     model, init_info = build_model(
-        "classify", 1, cfg.init, cfg.width, cfg.norm, cfg.freeze_encoder, cfg.linear_probe
+        "classify", 1, cfg.init, cfg.width, cfg.norm, cfg.freeze_encoder, cfg.linear_probe,
+        backbone=cfg.backbone, patches={"patch": recipe.patch},
     )
     model.to(device)
     rng = derive_rng(cfg.seed, "classify-train")

@@ -150,6 +150,8 @@ def run_segment(
         cfg.norm,
         cfg.freeze_encoder,
         cfg.linear_probe,
+        backbone=cfg.backbone,
+        patches={"patch": recipe.patch, "inference_patch": cfg.inference_patch},
     )
     model.to(device)
     loss_fn = make_loss(n_labels)
