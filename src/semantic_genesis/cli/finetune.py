@@ -5,8 +5,10 @@
 subset*/<seriesuid>.mhd or images/<id>.nii.gz), cubes around each candidate, AUC.
 --task segment: images/ + labels/ folders, whole U-Net, Dice loss, sliding-window test, IoU/Dice.
 Writes metrics.json, predictions (predictions.csv or predictions/<id>.nii.gz), curves.png,
-config.yaml and model.pt to --out. Recipes (method.md §7.2): ncc, ncs, lcs, bms, ecc.
-A folder holding a finished run is not retrained unless --overwrite is given.
+config.yaml and model.pt to --out, and each epoch checkpoints/last.pt, checkpoints/best.pt and
+metrics.csv. Recipes (method.md §7.2): ncc, ncs, lcs, bms, ecc.
+A folder holding a finished run is not retrained unless --overwrite is given; a killed run is
+continued exactly with --resume (the same options), or started again with --overwrite.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 
 #: files of a finished run (also what marks a folder written by releases before the marker)
 RUN_FILES = ("metrics.json", "config.yaml", "model.pt", "predictions.csv", "predictions",
-             "curves.png")
+             "curves.png", "metrics.csv", "checkpoints")
+#: what a killed run leaves to resume from
+LAST_PT = Path("checkpoints") / "last.pt"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (new, empty, or an earlier "
                         "finetune run's)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace the finished run already in --out (else it is refused)")
+                        help="replace the finished or stopped run already in --out (else it is "
+                        "refused)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the killed run in --out from its checkpoints/last.pt, "
+                        "exactly (give the same options)")
     parser.add_argument(
         "--recipe",
         default=None,
@@ -100,16 +108,37 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
              "device")
     flags = {k: getattr(args, k) for k in names}
     flags.update(freeze_encoder=args.freeze_encoder or None,
-                 linear_probe=args.linear_probe or None)
+                 linear_probe=args.linear_probe or None, resume=args.resume or None)
     return {k: v for k, v in flags.items() if v is not None}
 
 
+def check_resume(out: Path, resume: bool, overwrite: bool) -> None:
+    """With ``--resume``: refuse ``--overwrite`` too, a finished run and a folder without a
+    ``checkpoints/last.pt`` (each before any work)."""
+    from semantic_genesis.utils.errors import SemgenError
+
+    if not resume:
+        return
+    if overwrite:
+        raise SemgenError("--resume and --overwrite contradict: --resume continues the run in "
+                          "this folder, --overwrite replaces it; give one", out)
+    if (out / "metrics.json").is_file():
+        raise SemgenError("--resume: the run in this folder has finished (metrics.json); "
+                          "nothing to resume (--overwrite retrains it)", out)
+    if not (out / LAST_PT).is_file():
+        raise SemgenError(f"--resume: nothing to resume, no {LAST_PT} (the run stopped before "
+                          "its first epoch ended, or never ran); run without --resume", out)
+
+
 def check_finished(out: Path, overwrite: bool) -> None:
-    """Refuse to retrain into a folder that holds a finished run, unless ``overwrite``;
-    with it, say what will be replaced."""
+    """Refuse to retrain into a folder that holds a finished run, or a stopped one that could
+    resume, unless ``overwrite``; with it, say what will be replaced."""
     from semantic_genesis.utils.errors import SemgenError
 
     if not (out / "metrics.json").is_file():
+        if (out / LAST_PT).is_file() and not overwrite:
+            raise SemgenError(f"holds a stopped fine-tuning run ({LAST_PT}); pass --resume to "
+                              "continue it, or --overwrite to start again", out)
         return
     present = ", ".join(n for n in RUN_FILES if (out / n).exists())
     if not overwrite:
@@ -134,9 +163,11 @@ def run(args: argparse.Namespace) -> int:
     if args.target:
         check_target(args.target, config.task)
     out = Path(args.out)
+    check_resume(out, args.resume, args.overwrite)
     inputs = [p for p in (args.data, None if config.init == "scratch" else config.init) if p]
     with claim_output(out, "finetune", inputs=inputs, legacy=RUN_FILES[:2], settings=flags):
-        check_finished(out, args.overwrite)
+        if not args.resume:
+            check_finished(out, args.overwrite)
         data, notes, settings = args.data, "", {}
         if args.target:
             target = prepare_target(args.target, out / "target")

@@ -63,6 +63,8 @@ class FinetuneConfig:
     device: str = setting("auto", help="auto, cpu, cuda, cuda:N or mps")
     cache_dir: str = setting("", help="normalised volumes; empty: <out>/cache")
     save_predictions: bool = setting(True, help="write predictions.csv / predictions/")
+    resume: bool = setting(
+        False, help="continue the killed run in the output folder from checkpoints/last.pt")
 
     def __post_init__(self) -> None:
         """Check every field (types and ranges) before any work, whoever built the config."""

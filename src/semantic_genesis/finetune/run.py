@@ -4,6 +4,10 @@ Outputs in ``out_dir``: ``config.yaml`` (the config), ``metrics.json`` (test met
 epoch, epochs to best, learning curves, data counts, the initialisation and its load report,
 run_info), ``curves.png``, predictions (``predictions.csv`` for classification,
 ``predictions/<id>.nii.gz`` masks for segmentation) and, with ``save_model``, ``model.pt``.
+While training, the shared loop keeps ``checkpoints/last.pt`` (everything to resume exactly),
+``checkpoints/best.pt`` (the best validation loss's weights and model card) and ``metrics.csv``
+up to date each epoch; ``config.resume`` continues a killed run from last.pt. ``metrics.json``
+is written last: its presence marks a finished run.
 """
 
 from __future__ import annotations
@@ -127,22 +131,10 @@ def finetune(
 def _save_model(
     outcome: Any, config: FinetuneConfig, patch: tuple[int, int, int], path: Path
 ) -> None:
-    from semantic_genesis.models import ModelCard
+    from semantic_genesis.finetune.trainer import finetune_card
     from semantic_genesis.models.checkpoint import save_checkpoint
 
-    init = outcome.init
-    classify = config.task == "classify"
-    card = ModelCard(
-        architecture="encoder3d" if classify else "unet3d",
-        width=init["width"],
-        n_classes=1 if classify else outcome.data["n_labels"],
-        norm=init["norm"],
-        head="mlp",
-        patch_size=patch,
-        modality=config.modality,
-        pretext=f"finetune-{config.task}",
-        semantic=False,
-        notes={"init": config.init, "linear_probe": config.linear_probe},
-    )
+    n_classes = 1 if config.task == "classify" else outcome.data["n_labels"]
+    card = finetune_card(config, outcome.init, n_classes, patch)
     state = {k: v.detach().cpu() for k, v in outcome.model.state_dict().items()}
     save_checkpoint({"state_dict": state, "model_card": card.to_dict()}, path)

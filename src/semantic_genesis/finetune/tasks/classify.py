@@ -36,7 +36,7 @@ from semantic_genesis.finetune.data import (
 from semantic_genesis.finetune.metrics import flag, roc_auc
 from semantic_genesis.finetune.recipes import Recipe
 from semantic_genesis.finetune.tasks.common import TaskOutcome, batches, random_flips, to_tensor
-from semantic_genesis.finetune.trainer import fit
+from semantic_genesis.finetune.trainer import fit, run_folder
 from semantic_genesis.io.manifests import write_csv
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import progress
@@ -263,7 +263,9 @@ def run_classify(
             return math.nan, math.nan  # the trainer names the NaN and stops
         return balanced_bce(logits, val.labels), roc_auc(logits, val.labels)
 
-    result = fit(model, recipe, cfg.epochs, train_epoch, validate, desc="finetune classify")
+    files = run_folder(cfg, data_dir, out_dir, init_info, 1, recipe.patch, {"train": rng})
+    result = fit(model, recipe, cfg.epochs, train_epoch, validate, desc="finetune classify",
+                 run=files)
     test = sets["test"]
     prob = torch.sigmoid(
         torch.from_numpy(predict_logits(model, test.cubes, recipe.batch_size, device))

@@ -32,7 +32,7 @@ from semantic_genesis.finetune.inference import logits_to_labels, predict_volume
 from semantic_genesis.finetune.metrics import flag, segmentation_scores
 from semantic_genesis.finetune.recipes import Recipe
 from semantic_genesis.finetune.tasks.common import TaskOutcome, batches, random_flips, to_tensor
-from semantic_genesis.finetune.trainer import fit
+from semantic_genesis.finetune.trainer import fit, run_folder
 from semantic_genesis.io.volume import Volume
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import progress
@@ -198,7 +198,9 @@ def run_segment(
         dice = segmentation_scores(np.concatenate(preds), val_y.astype(np.uint8), n_labels)
         return float(np.sum(losses) / len(val_x)), dice["dice"]
 
-    result = fit(model, recipe, cfg.epochs, train_epoch, validate, desc="finetune segment")
+    files = run_folder(cfg, data_dir, out_dir, init_info, n_labels, recipe.patch, {"train": rng})
+    result = fit(model, recipe, cfg.epochs, train_epoch, validate, desc="finetune segment",
+                 run=files)
     metrics = evaluate_cases(
         model,
         cases["test"],
