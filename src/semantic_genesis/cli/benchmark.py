@@ -13,29 +13,52 @@ from __future__ import annotations
 
 import argparse
 
+from semantic_genesis.cli.options import Option, add_config_options, given_settings
+
+#: BenchmarkConfig's simple fields as options (its lists and mappings: the file or --set)
+OPTIONS = {
+    "processes": Option(help="cells run at once, each in its own process (0 = one per CPU core "
+                        "without a GPU, else 1)"),
+}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``semgen benchmark``."""
-    parser.add_argument("config", metavar="CONFIG.yaml", help="benchmark config (YAML)")
+    """The options of ``semgen benchmark``: the config file, and BenchmarkConfig's fields."""
+    from semantic_genesis.benchmark.config import BenchmarkConfig
+
+    parser.add_argument("config_file", nargs="?", metavar="CONFIG.yaml",
+                        help="benchmark config (YAML), or the name of a shipped one; the same "
+                             "as --config")
     parser.add_argument("--out", required=True, help="output folder (re-run to resume)")
-    parser.add_argument(
-        "--processes",
-        type=int,
-        default=None,
-        help="cells run at once, each in its own process (0 = one per CPU core without a GPU; "
-        "default: the config's, else 1)",
-    )
+    add_config_options(parser, BenchmarkConfig, OPTIONS)
+
+
+def _load(args: argparse.Namespace):  # noqa: ANN202 (BenchmarkConfig: imported lazily)
+    """The config file (positional or --config), then the options, then --set."""
+    from semantic_genesis.benchmark.config import BenchmarkConfig, benchmark_config_from_dict
+    from semantic_genesis.finetune.recipes import find_config
+    from semantic_genesis.utils.errors import SemgenError
+
+    given = [f for f in (args.config_file, getattr(args, "config", None)) if f]
+    if not given:
+        raise SemgenError("name the benchmark config: CONFIG.yaml or --config FILE")
+    if len(given) == 2 and given[0] != given[1]:
+        raise SemgenError(f"two configs given ({given[0]} and --config {given[1]}); give one")
+    path = find_config(given[0])
+    from_file = given_settings(BenchmarkConfig, argparse.Namespace(config=path))
+    config = benchmark_config_from_dict(from_file, path.parent, path)  # the file's own errors
+    args.config = None
+    changes = given_settings(BenchmarkConfig, args)
+    if not changes:
+        return config
+    return benchmark_config_from_dict({**from_file, **changes}, path.parent, "command line")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``semgen benchmark``."""
-    import dataclasses
+    from semantic_genesis.benchmark import run_benchmark
 
-    from semantic_genesis.benchmark import load_benchmark_config, run_benchmark
-
-    config = load_benchmark_config(args.config)
-    if args.processes is not None:
-        config = dataclasses.replace(config, processes=args.processes)  # checked again
+    config = _load(args)
     result = run_benchmark(config, args.out)
     failed = (f"; {len(result.failed)} FAILED (listed above): "
               + ", ".join(sorted(result.failed))) if result.failed else ""
