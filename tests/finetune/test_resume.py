@@ -20,6 +20,9 @@ from semantic_genesis.cli import main
 
 from .test_data_checks import TINY_FLAGS
 
+#: TINY_FLAGS keeping the weights (model.pt and the checkpoints)
+KEEP = [f for f in TINY_FLAGS if f != "--no-save-model"]
+
 #: runs `semgen` with a sleep after every optimiser step (from outside the package)
 SLOW_SEMGEN = Path(__file__).parents[1] / "pretrain" / "slow_semgen.py"
 ENV = {**os.environ, "SEMGEN_QUIET": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -95,27 +98,25 @@ def test_resume_is_refused_where_there_is_nothing_to_resume(
     tiny_data: Path, tmp_path: Path, capsys
 ) -> None:
     out = tmp_path / "run"
-    args = ["finetune", "--task", "classify", "--data", str(tiny_data), "--out", str(out),
-            *TINY_FLAGS]
+    args = ["finetune", "--task", "classify", "--data", str(tiny_data), "--out", str(out), *KEEP]
     assert main([*args, "--resume", "--overwrite"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--resume and --overwrite contradict" in err[0]
     assert main([*args, "--resume"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "nothing to resume, no checkpoints/last.pt" in err[0]
+    assert len(err) == 1 and "nothing to resume: no checkpoints/last.pt" in err[0]
     assert not out.exists()  # refused before anything was claimed
     assert main(args) == 0
     assert (out / "checkpoints" / "best.pt").is_file() and (out / "metrics.csv").is_file()
     capsys.readouterr()
     assert main([*args, "--resume"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "has finished (metrics.json); nothing to resume" in err[0]
+    assert len(err) == 1 and "cannot resume: the run in this folder has finished" in err[0]
 
 
 def test_resume_with_other_settings_is_refused(tiny_data: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    args = ["finetune", "--task", "classify", "--data", str(tiny_data), "--out", str(out),
-            *TINY_FLAGS]
+    args = ["finetune", "--task", "classify", "--data", str(tiny_data), "--out", str(out), *KEEP]
     assert main(args) == 0
     (out / "metrics.json").unlink()  # as if killed after its last epoch's checkpoint
     capsys.readouterr()
@@ -124,3 +125,18 @@ def test_resume_with_other_settings_is_refused(tiny_data: Path, tmp_path: Path, 
     assert "cannot resume with different settings (lr: None -> 0.5)" in err
     assert main([*args, "--resume"]) == 0  # same settings: nothing left to train, tested again
     assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 1
+
+
+def test_without_the_weights_the_checkpoints_go_once_the_run_has_finished(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """A benchmark grid keeps no model: it must not keep an optimiser state per cell either."""
+    from semantic_genesis.finetune import FinetuneConfig, finetune
+
+    config = FinetuneConfig(width=4, epochs=1, patch=(16, 16, 16), batch_size=4, steps_per_epoch=1)
+    finetune(tiny_data, tmp_path / "kept", config)
+    assert sorted(p.name for p in (tmp_path / "kept" / "checkpoints").iterdir()) == [
+        "best.pt", "last.pt"]
+    finetune(tiny_data, tmp_path / "dropped", config, save_model=False)
+    assert not (tmp_path / "dropped" / "checkpoints").exists()
+    assert (tmp_path / "dropped" / "metrics.csv").is_file()

@@ -98,7 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="intensity normalisation (default: auto, or the target's)")
     parser.add_argument("--device", default=None,
                         help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    parser.add_argument("--no-save-model", action="store_true", help="do not write model.pt")
+    parser.add_argument("--no-save-model", action="store_true",
+                        help="do not keep the weights: no model.pt, and checkpoints/ is removed "
+                        "once the run has finished")
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -113,8 +115,9 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def check_resume(out: Path, resume: bool, overwrite: bool) -> None:
-    """With ``--resume``: refuse ``--overwrite`` too, a finished run and a folder without a
-    ``checkpoints/last.pt`` (each before any work)."""
+    """With ``--resume``: refuse ``--overwrite`` too, and a folder holding no stopped run
+    (before anything is claimed or made)."""
+    from semantic_genesis.finetune.run import check_resumable
     from semantic_genesis.utils.errors import SemgenError
 
     if not resume:
@@ -122,12 +125,7 @@ def check_resume(out: Path, resume: bool, overwrite: bool) -> None:
     if overwrite:
         raise SemgenError("--resume and --overwrite contradict: --resume continues the run in "
                           "this folder, --overwrite replaces it; give one", out)
-    if (out / "metrics.json").is_file():
-        raise SemgenError("--resume: the run in this folder has finished (metrics.json); "
-                          "nothing to resume (--overwrite retrains it)", out)
-    if not (out / LAST_PT).is_file():
-        raise SemgenError(f"--resume: nothing to resume, no {LAST_PT} (the run stopped before "
-                          "its first epoch ended, or never ran); run without --resume", out)
+    check_resumable(out)
 
 
 def check_finished(out: Path, overwrite: bool) -> None:
@@ -151,15 +149,15 @@ def run(args: argparse.Namespace) -> int:
     """Run ``semgen finetune``."""
     from semantic_genesis.data.targets import check_target, prepare_target
     from semantic_genesis.finetune import FinetuneConfig, finetune
-    from semantic_genesis.finetune.backbone import checkpoint_architecture
+    from semantic_genesis.finetune.backbone import check_backbone
     from semantic_genesis.utils.config import from_dict
     from semantic_genesis.utils.outdir import claim_output
 
     flags = _flags(args)
     config = from_dict(FinetuneConfig, flags, source="command line")  # ranges, before any work
-    config.resolved_recipe()
-    if config.init != "scratch":
-        checkpoint_architecture(config.init, config.backbone)  # readable, the right family
+    recipe = config.resolved_recipe()
+    sizes = {"patch": recipe.patch, "inference_patch": config.inference_patch}
+    check_backbone(config.init, config.backbone, sizes)  # readable, its family, sizes it takes
     if args.target:
         check_target(args.target, config.task)
     out = Path(args.out)

@@ -7,12 +7,15 @@ run_info), ``curves.png``, predictions (``predictions.csv`` for classification,
 While training, the shared loop keeps ``checkpoints/last.pt`` (everything to resume exactly),
 ``checkpoints/best.pt`` (the best validation loss's weights and model card) and ``metrics.csv``
 up to date each epoch; ``config.resume`` continues a killed run from last.pt. ``metrics.json``
-is written last: its presence marks a finished run.
+is written last: its presence marks a finished run. Without ``save_model`` the checkpoints are
+removed once the run has finished (a benchmark grid would otherwise keep an optimiser state per
+cell).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import Any
 from semantic_genesis.finetune.config import FinetuneConfig
 from semantic_genesis.utils.atomic import write_json
 from semantic_genesis.utils.config import save_config, to_dict
+from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import say
 
 METRICS_JSON = "metrics.json"
@@ -39,6 +43,19 @@ class FinetuneResult:
     warnings: list[str] = dataclasses.field(default_factory=list)  # flagged on the console
 
 
+def check_resumable(out_dir: str | Path) -> None:
+    """Refuse to resume a folder holding a finished run, or no ``checkpoints/last.pt``."""
+    from semantic_genesis.training.loop import CHECKPOINTS, LAST
+
+    out = Path(out_dir)
+    if (out / METRICS_JSON).is_file():
+        raise SemgenError(f"cannot resume: the run in this folder has finished ({METRICS_JSON});"
+                          " retrain it with --overwrite, or choose another folder", out)
+    if not (out / CHECKPOINTS / LAST).is_file():
+        raise SemgenError(f"nothing to resume: no {CHECKPOINTS}/{LAST} (the run stopped before "
+                          "its first epoch ended, or never ran); start it without resume", out)
+
+
 def finetune(
     data_dir: str | Path,
     out_dir: str | Path,
@@ -53,7 +70,8 @@ def finetune(
             for classification; ``images/`` and ``labels/`` for segmentation.
         out_dir: where the outputs go (created).
         config: the run's settings (defaults: classification from scratch).
-        save_model: also write the fine-tuned weights (``model.pt``, with a model card).
+        save_model: also write the fine-tuned weights (``model.pt``, with a model card);
+            without it, ``checkpoints/`` is removed once the run has finished.
         notes: what a reader of metrics.json must know about the data (e.g. how small it is).
     """
     from semantic_genesis.finetune.data import VolumeCache
@@ -65,6 +83,8 @@ def finetune(
     config = config or FinetuneConfig()
     recipe = config.resolved_recipe()
     out = Path(out_dir)
+    if config.resume:
+        check_resumable(out)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.yaml")
     seed_everything(config.seed)
@@ -117,6 +137,10 @@ def finetune(
     if save_model:
         _save_model(outcome, config, recipe.patch, out / "model.pt")
     write_json(out / METRICS_JSON, metrics)
+    if not save_model:
+        from semantic_genesis.training.loop import CHECKPOINTS
+
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # this run's own files
     warned = metrics["warnings"]
     say(
         f"finetune {config.task} ({config.init}): test {outcome.metric} = {score:.4f}, "
