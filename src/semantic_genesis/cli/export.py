@@ -34,7 +34,7 @@ from typing import Any
 
 import psutil
 
-from semantic_genesis.cli.info import add_architecture_arguments, architecture
+from semantic_genesis.cli.info import add_architecture_arguments, apply_overrides, architecture
 from semantic_genesis.utils.errors import SemgenError
 
 ONNX_HINT = "ONNX export needs the optional extra: pip install 'semantic-genesis[onnx]'"
@@ -180,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
     from semantic_genesis.utils.outdir import disk_error
     from semantic_genesis.utils.progress import say
 
+    apply_overrides(args)
     if args.onnx and not all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript")):
         raise SemgenError(ONNX_HINT)
     check_out(args.checkpoint, args.out, args.overwrite)

@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from typing import Any
 
+from semantic_genesis.cli.options import add_config_options, given_settings
+from semantic_genesis.models.names import HEADS, NORMS
+from semantic_genesis.utils.config import setting, validate
 from semantic_genesis.utils.errors import SemgenError
 
 #: Options that override the architecture (argparse dest -> create_model argument).
@@ -32,33 +36,52 @@ ARCH_OPTIONS = {
 }
 
 
+@dataclass
+class ArchitectureOverrides:
+    """What `semgen info` and `semgen export` may change in a checkpoint's architecture: their
+    only settings (``--config``/``--set`` take these names). None keeps the card's value."""
+
+    arch: str | None = setting(None, help="registered model name (default: the card's, or "
+                               "guessed)")
+    width: int | None = setting(None, help="base channels (default: the card's)")
+    in_channels: int | None = setting(None, help="input channels (default: the card's)")
+    n_classes: int | None = setting(None, help="head classes (default: the card's)")
+    out_channels: int | None = setting(None, help="segmentation outputs (default: the "
+                                       "card's)")
+    norm: str | None = setting(None, choices=(None, *NORMS), help="normalisation layers "
+                               "(default: the card's)")
+    head: str | None = setting(None, choices=(None, *HEADS), help="classification head layout "
+                               "(default: the card's)")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
 def add_architecture_arguments(
     parser: argparse.ArgumentParser, checkpoint_optional: bool = False
 ) -> None:
-    """Options that choose or override the architecture (shared with `semgen export`).
+    """Options that choose or override the architecture (shared with `semgen export`), one per
+    :class:`ArchitectureOverrides` field.
 
-    Their default is "not given" (``SUPPRESS``: absent from the namespace), so the help does
-    not print ``(default: None)`` after saying that the model card decides.
+    Their default is "not given" (absent from the namespace), so the help does not print
+    ``(default: None)`` after saying that the model card decides.
     """
     if checkpoint_optional:
         parser.add_argument("checkpoint", nargs="?", default=argparse.SUPPRESS,
                             help="a .pt / .pth / .h5 weights file (not with --system)")
     else:
         parser.add_argument("checkpoint", help="a .pt / .pth / .h5 weights file")
-    unset = {"default": argparse.SUPPRESS}
-    parser.add_argument("--arch", **unset,
-                        help="registered model name (default: the card's, or guessed)")
-    parser.add_argument("--width", type=int, **unset, help="base channels (default: the card's)")
-    parser.add_argument("--in-channels", type=int, **unset,
-                        help="input channels (default: the card's)")
-    parser.add_argument("--n-classes", type=int, **unset,
-                        help="head classes (default: the card's)")
-    parser.add_argument("--out-channels", type=int, **unset,
-                        help="segmentation outputs (default: the card's)")
-    parser.add_argument("--norm", choices=("batch", "batch_always", "instance", "group"),
-                        **unset, help="normalisation layers (default: the card's)")
-    parser.add_argument("--head", choices=("torch", "keras", "mlp"), **unset,
-                        help="classification head layout (default: the card's)")
+    add_config_options(parser, ArchitectureOverrides)
+    parser.epilog = ("--config and --set take the architecture options' names (arch, width, "
+                     "in_channels, n_classes, out_channels, norm, head); nothing else is a "
+                     "setting of this verb, and it saves no config.")
+
+
+def apply_overrides(args: argparse.Namespace) -> None:
+    """Put the architecture overrides of ``--config``/``--set`` into ``args`` (checked, and
+    below the options given on the command line)."""
+    for name, value in given_settings(ArchitectureOverrides, args).items():
+        setattr(args, name, value)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,6 +151,7 @@ def architecture(args: argparse.Namespace, src: Any) -> tuple[dict[str, Any], st
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_overrides(args)
     if args.system:
         if getattr(args, "checkpoint", None) is not None:
             raise SemgenError("give either a checkpoint or --system, not both", args.checkpoint)
