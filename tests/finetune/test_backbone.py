@@ -164,3 +164,17 @@ def test_patches_the_backbone_cannot_take_are_refused_before_training() -> None:
         build_model("segment", 2, width=4, backbone="monai-basicunet",
                     patches={"patch": (32, 32, 16), "inference_patch": (24, 24, 24)})
     build_model("segment", 2, width=4, patches={"patch": (24, 24, 24)})  # reference: 8 is enough
+
+
+def test_the_cli_refuses_a_patch_the_backbone_cannot_take_before_any_work(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from semantic_genesis.cli import main
+
+    out = tmp_path / "o"
+    code = main(["finetune", "--task", "segment", "--data", str(tiny_data), "--out", str(out),
+                 "--backbone", "monai-basicunet", "--width", "4", "--patch", "24", "24", "24"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "patch (24, 24, 24): monai-basicunet needs every size to be a multiple of 16" in err[0]
+    assert not out.exists()

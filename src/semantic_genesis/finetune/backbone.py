@@ -74,6 +74,31 @@ def checkpoint_architecture(init: str, backbone: str | None = None) -> tuple[Any
     return src, arch
 
 
+def check_backbone(
+    init: str, backbone: str | None, patches: dict[str, Sequence[int] | None]
+) -> str:
+    """Before any data is made: the checkpoint reads, its backbone family is the one asked for,
+    and every patch fits the family's poolings. Returns the family.
+
+    Raises:
+        SemgenError: an unreadable checkpoint, another family's checkpoint, an unknown family,
+            or a patch the network cannot halve evenly.
+    """
+    from semantic_genesis.models import create_model
+    from semantic_genesis.models.backbone import check_input_size
+    from semantic_genesis.models.registry import backbone_model
+
+    family = backbone or REFERENCE
+    if init != SCRATCH:
+        family = checkpoint_architecture(init, backbone)[1]["backbone"]
+    with torch.device("meta"):  # shapes only: the family's size rule, no memory
+        model = create_model(backbone_model(family, "unet"), width=1)
+    for what, size in patches.items():
+        if size is not None:
+            check_input_size(model, size, what)
+    return family
+
+
 def build_model(
     task: str,
     n_out: int,
