@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from semantic_genesis.cli import main
 
@@ -125,6 +126,8 @@ def test_resume_with_other_settings_is_refused(tiny_data: Path, tmp_path: Path, 
     assert "cannot resume with different settings (lr: None -> 0.5)" in err
     assert main([*args, "--resume"]) == 0  # same settings: nothing left to train, tested again
     assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 1
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["resume"] is False  # the saved config re-runs the stage into a new folder
 
 
 def test_without_the_weights_the_checkpoints_go_once_the_run_has_finished(

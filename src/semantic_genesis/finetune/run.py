@@ -86,7 +86,8 @@ def finetune(
     if config.resume:
         check_resumable(out)
     out.mkdir(parents=True, exist_ok=True)
-    save_config(config, out / "config.yaml")
+    # the saved config re-runs the stage: resuming is what this run did, not one of its settings
+    save_config(dataclasses.replace(config, resume=False), out / "config.yaml")
     seed_everything(config.seed)
     device = resolve_device(config.device)
     cache = VolumeCache(
