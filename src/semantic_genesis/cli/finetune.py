@@ -17,6 +17,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from semantic_genesis.cli.options import Option, add_config_options, given_settings
+
 #: files of a finished run (also what marks a folder written by releases before the marker)
 RUN_FILES = ("metrics.json", "config.yaml", "model.pt", "predictions.csv", "predictions",
              "curves.png", "metrics.csv", "checkpoints")
@@ -24,10 +26,44 @@ RUN_FILES = ("metrics.json", "config.yaml", "model.pt", "predictions.csv", "pred
 LAST_PT = Path("checkpoints") / "last.pt"
 
 
+#: FinetuneConfig's fields as options; the help of a field whose None means "the recipe's" or
+#: "the checkpoint's" says so in command-line words
+OPTIONS = {
+    "task": Option(help="classify candidates (AUC) or segment volumes (IoU, Dice); required "
+                   "unless a --config file sets it", show_default=False),
+    "init": Option(help="'scratch' or a checkpoint (.pt of ours, official SG/MG, .h5); checked "
+                   "first"),
+    "recipe": Option(help="ncc, ncs, lcs, bms or ecc (default: ncc for classify, ncs for "
+                     "segment)"),
+    "label_fraction": Option(help="fraction of the training labels to use: candidates "
+                             "(classify) or cases (segment)"),
+    "width": Option(help="base channels (default: the checkpoint's; 32 for scratch)"),
+    "norm": Option(help="normalisation layers (default: the checkpoint's)"),
+    "backbone": Option(help="network family: reference or monai-basicunet (default: the "
+                       "checkpoint's; reference for scratch); a checkpoint of another family "
+                       "is refused"),
+    "lr": Option(help="learning rate (default: the recipe's)"),
+    "patience": Option(help="early-stopping patience in epochs (default: the recipe's)"),
+    "batch_size": Option(help="batch size (default: the recipe's)"),
+    "patch": Option(help="training patch, multiples of 8 (default: the recipe's)"),
+    "steps_per_epoch": Option(help="batches per epoch (default: one pass over the balanced "
+                              "training set / 8 patches per training case)"),
+    "freeze_encoder": Option(help="keep the (pre-trained) encoder fixed; train the rest"),
+    "modality": Option(help="intensity normalisation (a built-in --target sets its own)"),
+    "inference_patch": Option(help="sliding window at test time (default: the patch)"),
+    "candidates": Option(help="classification: the candidates file in the data folder"),
+    "cache_dir": Option(help="folder of the normalised volumes (default: OUT/cache)"),
+    "resume": Option(help="continue the killed run in --out from its checkpoints/last.pt, "
+                     "exactly (give the same options; never taken from a --config file)"),
+}
+#: how a run was started, not what it trains: a saved config.yaml re-runs without it
+RUN_FOLDER_FIELDS = ("resume",)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``semgen finetune``."""
-    parser.add_argument("--task", choices=["classify", "segment"], required=True,
-                        help="classify candidates (AUC) or segment volumes (IoU, Dice)")
+    """The options of ``semgen finetune``: the data, the folder, one per FinetuneConfig field."""
+    from semantic_genesis.finetune.config import FinetuneConfig
+
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="data folder (LUNA16 layout or images/ + labels/)")
     src.add_argument(
@@ -35,83 +71,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a built-in target instead of --data: phantom-ncc, "
         "phantom-ncs, lung-tumour, mni152-tissue",
     )
-    parser.add_argument(
-        "--init",
-        default="scratch",
-        help="'scratch' or a checkpoint (.pt of ours, official SG/MG, .h5); checked first",
-    )
     parser.add_argument("--out", required=True, help="output folder (new, empty, or an earlier "
                         "finetune run's)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the finished or stopped run already in --out (else it is "
                         "refused)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the killed run in --out from its checkpoints/last.pt, "
-                        "exactly (give the same options)")
-    parser.add_argument(
-        "--recipe",
-        default=None,
-        help="ncc, ncs, lcs, bms or ecc (default: ncc for classify, ncs for segment)",
-    )
-    parser.add_argument(
-        "--label-fraction", type=float, default=None,
-        help="fraction (0, 1] of the training labels to use (default: 1)"
-    )
-    parser.add_argument(
-        "--width",
-        type=int,
-        default=None,
-        help="base channels (default: the checkpoint's; 32 for scratch)",
-    )
-    parser.add_argument(
-        "--backbone", default=None,
-        help="network family: reference or monai-basicunet (default: the checkpoint's; "
-        "reference for scratch); a checkpoint of another family is refused",
-    )
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="the most epochs, at least 1 (default: 100; early stopping "
-                        "usually ends sooner)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="seed (>= 0) of the training and the label subset (default: 0)")
-    parser.add_argument("--split-seed", type=int, default=None,
-                        help="seed (>= 0) of the patient split (default: 0)")
-    parser.add_argument("--patch", type=int, nargs=3, default=None, metavar=("X", "Y", "Z"),
-                        help="training patch, multiples of 8 (default: the recipe's)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="batch size, at least 1 (default: the recipe's)")
-    parser.add_argument("--lr", type=float, default=None,
-                        help="learning rate, > 0 (default: the recipe's)")
-    parser.add_argument("--patience", type=int, default=None,
-                        help="early-stopping patience in epochs, at least 1 (default: the "
-                        "recipe's)")
-    parser.add_argument("--steps-per-epoch", type=int, default=None,
-                        help="batches per epoch, at least 1 (default: one pass over the "
-                        "balanced training set / 8 patches per training case)")
-    parser.add_argument("--freeze-encoder", action="store_true",
-                        help="keep the (pre-trained) encoder fixed; train the rest")
-    parser.add_argument(
-        "--linear-probe",
-        action="store_true",
-        help="train only a linear layer on the frozen network",
-    )
-    parser.add_argument("--modality", choices=["auto", "ct", "mr"], default=None,
-                        help="intensity normalisation (default: auto, or the target's)")
-    parser.add_argument("--device", default=None,
-                        help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument("--no-save-model", action="store_true",
                         help="do not keep the weights: no model.pt, and checkpoints/ is removed "
                         "once the run has finished")
+    add_config_options(parser, FinetuneConfig, OPTIONS)
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    """The FinetuneConfig fields given on the command line."""
-    names = ("task", "init", "recipe", "label_fraction", "width", "backbone", "epochs", "seed",
-             "split_seed", "patch", "batch_size", "lr", "patience", "steps_per_epoch", "modality",
-             "device")
-    flags = {k: getattr(args, k) for k in names}
-    flags.update(freeze_encoder=args.freeze_encoder or None,
-                 linear_probe=args.linear_probe or None, resume=args.resume or None)
-    return {k: v for k, v in flags.items() if v is not None}
+    """The FinetuneConfig fields the user chose: --config file < options < --set (a target's
+    own settings go below them all)."""
+    from semantic_genesis.finetune.config import FinetuneConfig
+    from semantic_genesis.utils.errors import SemgenError
+
+    flags = given_settings(FinetuneConfig, args, file_ignores=RUN_FOLDER_FIELDS)
+    if "task" not in flags:
+        raise SemgenError("--task is required (classify or segment), or a --config file that "
+                          "sets it")
+    return flags
 
 
 def check_resume(out: Path, resume: bool, overwrite: bool) -> None:
@@ -161,10 +142,10 @@ def run(args: argparse.Namespace) -> int:
     if args.target:
         check_target(args.target, config.task)
     out = Path(args.out)
-    check_resume(out, args.resume, args.overwrite)
+    check_resume(out, config.resume, args.overwrite)
     inputs = [p for p in (args.data, None if config.init == "scratch" else config.init) if p]
     with claim_output(out, "finetune", inputs=inputs, legacy=RUN_FILES[:2], settings=flags):
-        if not args.resume:
+        if not config.resume:
             check_finished(out, args.overwrite)
         data, notes, settings = args.data, "", {}
         if args.target:

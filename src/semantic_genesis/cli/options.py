@@ -47,6 +47,7 @@ class Option:
     hidden: bool = False
     positional: bool = False
     default: Any = UNSET
+    show_default: bool = True
 
 
 def add_file_options(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +90,7 @@ def _help(f: dataclasses.Field, option: Option, default: Any) -> str:
     if not text:
         raise ValueError(f"config field {f.name} has no help: give it setting(help=...)")
     notes = [] if meta.get("choices") else _range_words(meta)
-    if default is not None and default is not dataclasses.MISSING:
+    if option.show_default and default not in (None, "", dataclasses.MISSING):
         notes.append(f"default: {_shown(default)}")
     text = text + (f" ({'; '.join(notes)})" if notes else "")
     return text.replace("%", "%%")
