@@ -25,7 +25,7 @@ class Killed(Exception):
 
 
 def _toy(out: Path | None, epochs: int = 5, patience: int = 10, kill_at: int = 0,
-         resume: bool = False, settings: dict | None = None):
+         resume: bool = False, settings: dict | None = None, **options):
     """A small network trained with every source of randomness a stage has: a numpy generator
     (batch order), torch's global RNG (dropout) and a torch generator (input noise)."""
     seed_everything(0)
@@ -55,7 +55,8 @@ def _toy(out: Path | None, epochs: int = 5, patience: int = 10, kill_at: int = 0
             return {"loss": torch.nn.functional.mse_loss(model(X), Y).item(), "metric": 1.0}
 
     loop = Loop(model, opt, sched, epochs=epochs, patience=patience, out_dir=out,
-                settings=settings or {"lr": 0.05}, generators={"order": order_rng, "noise": noise})
+                settings=settings or {"lr": 0.05}, generators={"order": order_rng, "noise": noise},
+                **options)
     return loop.run(step, evaluate, resume=resume), model
 
 
@@ -174,3 +175,22 @@ def test_without_an_output_folder_the_best_weights_are_kept_in_memory() -> None:
 
     result = Loop(model, opt, None, epochs=2, patience=5).run(step, lambda: {"loss": next(val)})
     assert result.best_epoch == 1 and torch.equal(model.weight, seen[0])
+
+
+def test_tensorboard_columns_and_extras_follow_a_resumed_run(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    options = {"tensorboard": True, "columns": ("epoch", "val_loss", "train_loss"),
+               "extras": lambda epoch: {"method": "toy", "note": f"after {epoch}"}}
+    with pytest.raises(Killed):
+        _toy(tmp_path, kill_at=3, **options)
+    _toy(tmp_path, resume=True, **options)
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("loss/train")] == [1, 2, 3, 4, 5]
+    assert [e.step for e in events.Scalars("lr")] == [1, 2, 3, 4, 5]
+    with open(tmp_path / METRICS_CSV) as fh:
+        assert fh.readline().startswith("epoch,val_loss,train_loss,val_metric,lr")
+    for name in (BEST, LAST):
+        ckpt = torch.load(tmp_path / CHECKPOINTS / name, weights_only=True)
+        assert ckpt["method"] == "toy" and ckpt["note"] == f"after {ckpt['epoch']}"

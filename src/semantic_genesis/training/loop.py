@@ -89,6 +89,10 @@ class Loop:
             (except the keys in ``resumable``) is refused.
         state: more objects saved in and restored from ``last.pt``.
         generators: the run's own random generators (torch or numpy), restored on resume.
+        extras: more plain entries for both checkpoints after epoch N (e.g. the method's name).
+        columns: metrics.csv's first columns (others follow in row order).
+        tensorboard: also log each row to ``<out_dir>/tensorboard`` (a resumed run drops the
+            events a killed epoch logged).
         desc: the progress bar's label.
     """
 
@@ -104,6 +108,9 @@ class Loop:
     resumable: tuple[str, ...] = ()
     state: dict[str, Stateful] = field(default_factory=dict)
     generators: dict[str, Generator] = field(default_factory=dict)
+    extras: Callable[[int], dict[str, Any]] | None = None
+    columns: tuple[str, ...] = ()
+    tensorboard: bool = False
     desc: str = "train"
     early: EarlyStopping = field(init=False)
     history: list[dict[str, Any]] = field(init=False, default_factory=list)
@@ -126,16 +133,23 @@ class Loop:
         """
         done = self._resume() if resume else self._fresh()
         stopped = self.early.should_stop
+        board = self._board(done)
         bar = progress(range(done + 1, self.epochs + 1), desc=self.desc)
-        for epoch in bar:
-            if stopped:
-                break
-            row, improved = self._epoch(epoch, step_fn, eval_fn)
-            self._save(epoch, row, improved)
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", best=self.early.best_epoch,
-                            **({"val": f"{row['val_loss']:.4f}"} if "val_loss" in row else {}))
-            stopped = self.early.should_stop
-        bar.close()
+        try:
+            for epoch in bar:
+                if stopped:
+                    break
+                row, improved = self._epoch(epoch, step_fn, eval_fn)
+                self._save(epoch, row, improved)
+                if board is not None:
+                    log_row(board, row)
+                bar.set_postfix(loss=f"{row['train_loss']:.4f}", best=self.early.best_epoch,
+                                **({"val": f"{row['val_loss']:.4f}"} if "val_loss" in row else {}))
+                stopped = self.early.should_stop
+        finally:
+            bar.close()
+            if board is not None:
+                board.close()
         self._restore_best()
         return LoopResult(len(self.history), self.early.best_epoch, self.early.best_loss,
                           stopped, list(self.history), done)
@@ -171,6 +185,15 @@ class Loop:
     def _card(self, epoch: int) -> ModelCard | None:
         return None if self.card is None else self.card(epoch)
 
+    def _board(self, done: int) -> Any:
+        """A TensorBoard writer, or None (no ``tensorboard`` or no output folder)."""
+        if not self.tensorboard or self.out_dir is None:
+            return None
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(log_dir=str(Path(self.out_dir) / "tensorboard"),
+                             purge_step=done + 1 if done else None)
+
     def _save(self, epoch: int, row: dict[str, Any], improved: bool) -> None:
         """best.pt (when improved), then last.pt, then metrics.csv; each atomically."""
         from semantic_genesis.models.checkpoint import save_model, unwrap_model
@@ -181,12 +204,13 @@ class Loop:
                 self._best_state = copy.deepcopy(unwrap_model(self.model).state_dict())
             return
         card = self._card(epoch)
+        extras = {"epoch": epoch, "config": self.settings,
+                  **(self.extras(epoch) if self.extras else {})}
         if improved:
-            save_model(ckpt_dir / BEST, self.model, card, epoch=epoch,
-                       val_loss=self.early.best_loss, config=self.settings)
-        save_model(ckpt_dir / LAST, self.model, card, epoch=epoch, config=self.settings,
-                   **self._resume_state())
-        write_metrics(Path(self.out_dir) / METRICS_CSV, self.history)  # type: ignore[arg-type]
+            save_model(ckpt_dir / BEST, self.model, card, val_loss=self.early.best_loss, **extras)
+        save_model(ckpt_dir / LAST, self.model, card, **extras, **self._resume_state())
+        write_metrics(Path(self.out_dir) / METRICS_CSV, self.history,  # type: ignore[arg-type]
+                      self.columns)
 
     def _resume_state(self) -> dict[str, Any]:
         """Everything besides the weights that the next epoch depends on."""
@@ -270,6 +294,16 @@ def check_same_settings(stored: Mapping[str, Any], now: Mapping[str, Any],
         detail = ", ".join(f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in changed[:4])
         raise SemgenError(f"cannot resume with different settings ({detail}); resume with the "
                           "run's own settings or start a new run", path)
+
+
+def log_row(writer: Any, row: dict[str, Any]) -> None:
+    """One metrics row as TensorBoard scalars: ``train_loss`` -> ``loss/train``."""
+    for key, value in row.items():
+        if key != "epoch" and isinstance(value, float) and math.isfinite(value):
+            split, _, name = key.partition("_")
+            writer.add_scalar(f"{name}/{split}" if split in ("train", "val") else key, value,
+                              row["epoch"])
+    writer.flush()
 
 
 def _cell(value: Any) -> Any:
