@@ -3,7 +3,7 @@ against plain fp32 eager with the standard memory layout, timed in the same run 
 
 One step is what ``semgen pretrain`` does per batch for Semantic Genesis: YNet3D forward
 (44 classes by default), λ_rec·MSE(sigmoid(restoration), target) + λ_cls·CE(logits, class),
-backward and Adam, built from the engine's own ``PretrainNet`` and ``PretrainLoss`` on random
+backward and Adam, built from the engine's own ``PretrainNet`` and ``MethodLoss`` on random
 cubes (the cost does not depend on the values; perturbations are not timed).
 
 - ``baseline``: fp32, eager, NCDHW (``torch.contiguous_format``), Adam's default
@@ -58,18 +58,20 @@ def count_flops(
 def make_step(optimised: bool, args: argparse.Namespace) -> Callable[[], None]:
     """A closure running one training step of the chosen configuration."""
     from semantic_genesis.pretrain.config import PretrainConfig, resolve_method
-    from semantic_genesis.pretrain.losses import Outputs, PretrainLoss
+    from semantic_genesis.pretrain.losses import MethodLoss
+    from semantic_genesis.pretrain.methods import Batch
     from semantic_genesis.pretrain.network import build_network
     from semantic_genesis.pretrain.speed import use_fast_decoder
 
     config = PretrainConfig(width=args.width, channels_last=optimised)
     torch.manual_seed(0)
-    net = build_network(config, resolve_method(config), args.classes, 0)
+    method = resolve_method(config)
+    net = build_network(config, method, args.classes)
     if optimised:
         use_fast_decoder(net)
     model = torch.compile(net) if optimised and args.compile else net
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, fused=optimised or None)
-    loss_fn = PretrainLoss(1.0, 0.01)
+    loss_fn = MethodLoss(method, config)
     x = torch.rand(args.batch_size, 1, *args.patch)
     labels = torch.randint(0, args.classes, (args.batch_size,))
     if optimised and config.channels_last:
@@ -79,8 +81,8 @@ def make_step(optimised: bool, args: argparse.Namespace) -> Callable[[], None]:
     def step() -> None:
         torch.set_flush_denormal(optimised)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            out = Outputs(*model(x))
-        loss, _ = loss_fn(out, x, labels)
+            out = model(x)
+        loss, _ = loss_fn(out, Batch(x, labels, x, x))
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

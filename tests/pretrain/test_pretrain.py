@@ -38,7 +38,7 @@ def _assert_learned(out: Path, result) -> None:
     assert result.best_val_loss == pytest.approx(min(float(r["val_loss"]) for r in rows), rel=1e-5)
     for key in ("lr", "cubes_per_s", "seconds", "val_mse", "val_ce"):
         assert float(rows[0][key]) > 0
-    assert rows[0]["train_rot_ce"] == ""  # no rotation term in this method
+    assert "train_rot_ce" not in rows[0]  # no rotation term in this method
 
 
 def _assert_run_folder(out: Path) -> None:
@@ -120,12 +120,12 @@ def test_methods_write_strictly_loadable_checkpoints(
     assert card.architecture == arch and card.pretext == pretext
     create_model(**card.model_kwargs()).load_state_dict(ckpt["state_dict"], strict=True)
     row = _metrics(tmp_path)[0]
-    assert (row["train_mse"] != "") == (pretext == "genesis")
-    assert (row["train_acc"] != "") == semantic
+    assert (row.get("train_mse", "") != "") == (pretext == "genesis")
+    assert (row.get("train_acc", "") != "") == semantic
     if pretext == "rotation":
         assert row["train_rot_ce"] != "" and card.notes["n_rotations"] > 1
         head = ckpt["aux_state_dict"]
-        assert head["fc1.weight"].shape[0] == card.notes["n_rotations"]
+        assert head["rotation.fc1.weight"].shape[0] == card.notes["n_rotations"]
     if pretext == "none":  # decoder untouched: still at its initial weights
         torch.manual_seed(0)
         fresh = create_model("ynet3d", n_classes=3, width=4)

@@ -11,7 +11,9 @@ import torch
 
 from semantic_genesis.cli import build_parser
 from semantic_genesis.cli.pretrain import config_from_args
-from semantic_genesis.pretrain import Outputs, PretrainConfig, PretrainLoss, resolve_method
+from semantic_genesis.pretrain import MethodLoss, PretrainConfig, resolve_method
+from semantic_genesis.pretrain.methods import Batch
+from semantic_genesis.pretrain.network import backbone_name
 from semantic_genesis.pretrain.state import EarlyStopping, capture_rng, restore_rng
 from semantic_genesis.utils import SemgenError
 
@@ -33,12 +35,16 @@ from semantic_genesis.utils import SemgenError
     ],
 )
 def test_methods_as_flags(pretext: str, semantic: bool, expected: tuple) -> None:
-    m = resolve_method(PretrainConfig(pretext=pretext, semantic=semantic))
-    assert (m.restore, m.classify, m.rotate, m.preset, m.architecture, m.name) == expected
+    config = PretrainConfig(pretext=pretext, semantic=semantic)
+    m = resolve_method(config)
+    assert (
+        m.decoder, m.semantic, "rotation" in m.heads, m.perturbation, backbone_name(config, m),
+        m.label,
+    ) == expected
 
 
 def test_preset_override_and_nothing_to_learn() -> None:
-    assert resolve_method(PretrainConfig(semantic=False, preset="sg")).preset == "sg"
+    assert resolve_method(PretrainConfig(semantic=False, preset="sg")).perturbation == "sg"
     with pytest.raises(SemgenError, match="nothing to learn"):
         resolve_method(PretrainConfig(pretext="none", semantic=False))
 
@@ -80,7 +86,11 @@ def test_loss_is_weighted_mse_of_sigmoid_plus_ce_on_logits() -> None:
     target = torch.rand(3, 1, 4, 4, 4, generator=g)
     logits = torch.tensor([[1000.0, -1000.0], [0.0, 0.0], [-5.0, 5.0]])
     labels = torch.tensor([1, 0, 1])
-    loss, stats = PretrainLoss(1.0, 0.01)(Outputs(rest, logits), target, labels)
+    config = PretrainConfig(lambda_rec=1.0, lambda_cls=0.01)
+    batch = Batch(target, labels, rest, target)
+    loss, stats = MethodLoss(resolve_method(config), config)(
+        {"restoration": rest, "classes": logits}, batch
+    )
     mse = ((torch.sigmoid(rest) - target) ** 2).mean()
     ce = torch.nn.functional.cross_entropy(logits, labels)  # finite although p = exp(-2000)
     assert torch.isfinite(loss)
@@ -91,10 +101,12 @@ def test_loss_is_weighted_mse_of_sigmoid_plus_ce_on_logits() -> None:
 
 def test_rotation_term_uses_lambda_rec() -> None:
     rot = torch.tensor([[2.0, 0.0, 0.0, 0.0]])
-    loss, stats = PretrainLoss(2.0, 0.01)(Outputs(rotation=rot), None, None, torch.tensor([0]))
+    config = PretrainConfig(pretext="rotation", semantic=False, lambda_rec=2.0)
+    batch = Batch(rot, torch.tensor([1]), rot, None, torch.tensor([0]))
+    loss, stats = MethodLoss(resolve_method(config), config)({"rotation": rot}, batch)
     expected = 2.0 * torch.nn.functional.cross_entropy(rot, torch.tensor([0]))
     assert loss.item() == pytest.approx(expected.item())
-    assert stats[5].item() == 1.0
+    assert stats[2].item() == 1.0  # loss, rot_ce, rot_acc
 
 
 def test_rng_state_round_trips_through_a_safe_checkpoint(tmp_path: Path) -> None:

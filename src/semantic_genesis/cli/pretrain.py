@@ -2,9 +2,11 @@
 Models Genesis, self-classification only, and the add-on pretexts (in-painting, shuffling,
 rotation) with or without semantics.
 
-Methods: Semantic Genesis = --pretext genesis --semantic; Models Genesis = --pretext genesis
---no-semantic (preset mg); self-classification only = --pretext none --semantic; add-ons =
---pretext inpaint|shuffle|rotation [--semantic]. Under torchrun it trains with DDP; --batch-size
+Choose the method with --method NAME (listed under --method, each also as NAME+semantics), or
+your own with --method path/to/file.py:Name (docs/design.md, "Extending it today"). The earlier
+flags still work: Semantic Genesis = --pretext genesis --semantic; Models Genesis = --pretext
+genesis --no-semantic (preset mg); self-classification only = --pretext none --semantic; add-ons
+= --pretext inpaint|shuffle|rotation [--semantic]. Under torchrun it trains with DDP; --batch-size
 is the batch per optimiser step over all processes. Writes RUN/checkpoints/{last,best}.pt,
 metrics.csv, curves.png, restorations.png and TensorBoard events.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 from semantic_genesis.cli.options import Option, add_config_options
 from semantic_genesis.cli.options import config_from_args as build_config
 from semantic_genesis.pretrain.config import PretrainConfig
+from semantic_genesis.pretrain.methods import known_methods
 
 _M, _A, _O, _S, _R = "method", "model", "optimisation", "speed", "run folder"
 #: where PretrainConfig's fields appear in the help, and the few that need other words here
@@ -57,7 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     PretrainConfig field."""
     parser.add_argument("patterns", type=Path, help="patterns folder written by `semgen discover`")
     parser.add_argument("--out", type=Path, required=True, help="run folder to write")
-    add_config_options(parser, PretrainConfig, OPTIONS)
+    add_config_options(parser, PretrainConfig, {**OPTIONS, "method": _method_option()})
+
+
+def _method_option() -> Option:
+    """``--method``, its help listing the known methods and their papers (the method modules
+    load without torch, so this stays cheap)."""
+    listed = "; ".join(f"{e.name} ({e.paper})" for e in known_methods())
+    return Option(group=_M, metavar="NAME", help=(
+        "pre-training method, instead of --pretext/--semantic: NAME, NAME+semantics "
+        f"(adds self-classification), module:Name or path/to/file.py:Name. Known: {listed}"))
 
 
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:

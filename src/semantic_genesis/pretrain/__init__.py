@@ -2,7 +2,8 @@
 
 ``pretrain(patterns_dir, out_dir, config)`` reads a patterns folder (``semgen discover``) and
 writes a run folder with ``checkpoints/{last,best}.pt``, metrics and figures. Modules:
-``config`` (settings, methods), ``losses``, ``network`` (what runs), ``trainer`` (epochs),
+``config`` (settings; which method), ``methods`` (one module per method, the Semantics wrapper,
+the registry), ``losses``, ``network`` (what runs), ``trainer`` (epochs),
 ``state`` (RNG and early-stopping state for exact resume), ``distributed`` (DDP), ``data``
 (input checks), ``speed`` (CPU speed-ups), ``logs`` and ``figures``, ``run`` (the run folder).
 
@@ -13,17 +14,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from semantic_genesis.pretrain.config import Method, PretrainConfig, PretrainResult, resolve_method
+from semantic_genesis.pretrain.config import PretrainConfig, PretrainResult, resolve_method
+from semantic_genesis.pretrain.methods import Method, Semantics, get_method, register_method
 
-_LAZY = {"pretrain": "run", "PretrainLoss": "losses", "Outputs": "losses"}
+_LAZY = {"pretrain": "run", "MethodLoss": "losses"}
 
 __all__ = [
     "Method",
-    "Outputs",
+    "MethodLoss",
     "PretrainConfig",
-    "PretrainLoss",
     "PretrainResult",
+    "Semantics",
+    "get_method",
     "pretrain",
+    "register_method",
     "resolve_method",
 ]
 

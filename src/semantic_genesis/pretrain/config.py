@@ -1,31 +1,32 @@
-"""What a pre-training run does: the config, the method it resolves to, and the result.
+"""What a pre-training run does: the config, the method it names, and the result.
 
-The paper's methods are flags (method.md §0, §8.2; TransVW's add-on study):
+A method is a :class:`~semantic_genesis.pretrain.methods.Method` (one module each, in
+``pretrain/methods/``), named by ``method`` (``--method NAME``, ``module:Name`` or
+``path/file.py:Name``). The earlier flags still work and map onto methods:
 
-=========================================  =================  =========  ================
-method                                     flags              preset     architecture
-=========================================  =================  =========  ================
-Semantic Genesis                           genesis, semantic  ``sg``     ``ynet3d``
-Models Genesis (self-restoration)          genesis, no-sem.   ``mg``     ``unet3d``
-Self-classification only (reference `en`)  none, semantic     ``sg``     ``ynet3d`` (enc.)
-In-painting / shuffling (+ semantics)      inpaint/shuffle    same name  unet3d / ynet3d
-Rotation (+ semantics, TransVW)            rotation           rotation   unet3d / ynet3d
-=========================================  =================  =========  ================
+=========================================  =====================================
+flags                                      method
+=========================================  =====================================
+``--pretext genesis --semantic``           ``semantic-genesis`` (preset ``sg``)
+``--pretext genesis --no-semantic``        ``models-genesis`` (preset ``mg``)
+``--pretext none --semantic``              ``self-classification`` (preset ``sg``)
+``--pretext inpaint|shuffle [--semantic]``  ``inpainting`` / ``shuffling`` [``+semantics``]
+``--pretext rotation [--semantic]``         ``rotation`` [``+semantics``] (TransVW add-on)
+``--pretext identity [--semantic]``         ``identity`` [``+semantics``]
+=========================================  =====================================
 
 Decisions, with their reasons:
 
-- Models Genesis uses the ``mg`` preset (MG's own recipe: flips, 10,000-block shuffling,
-  multi-box painting, method.md §3.1), because the paper compares SG and MG as *methods*;
-  ``preset`` overrides it (``preset="sg"`` gives the "restoration only" ablation of §8.1).
+- Models Genesis uses the ``mg`` preset (MG's own recipe, method.md §3.1), because the paper
+  compares SG and MG as *methods*; ``preset`` overrides a method's preset (``preset="sg"``
+  gives the "restoration only" ablation of §8.1).
 - Self-classification only trains the encoder and head on *perturbed* cubes with the ``sg``
   preset, as the reference's ``--exp en`` mode does (method.md §4.3); ``preset="identity"``
   gives clean cubes. The decoder is never run.
-- Rotation predicts which 3D rotation was applied with its own head on the bottleneck; its
-  cross-entropy takes the place of the restoration loss, so ``lambda_rec`` weights it.
 - The checkpoint's ``state_dict`` is always the full backbone (``ynet3d`` with semantics,
   ``unet3d`` without), so it loads strictly into ``create_model`` of the architecture named in
-  the card; parts a pretext does not use (the decoder for rotation / classification only) stay
-  at their initial values. The rotation head is stored beside it (``aux_state_dict``).
+  the card; parts a method does not use stay at their initial values. Heads a method adds
+  outside the backbone (rotation's) are stored beside it (``aux_state_dict``).
 - ``batch_size`` is the batch per optimiser step, as in the reference (64, method.md §5.1);
   under torchrun it is split across processes and over ``accumulate`` micro-batches, so the
   same config gives the same optimisation on any number of processes.
@@ -33,9 +34,9 @@ Decisions, with their reasons:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from semantic_genesis.models.names import HEADS, NORMS
 from semantic_genesis.utils.config import setting
@@ -43,8 +44,19 @@ from semantic_genesis.utils.config import validate as check_fields
 from semantic_genesis.utils.device import DEVICE_CHOICES, check_device
 from semantic_genesis.utils.errors import SemgenError
 
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from semantic_genesis.pretrain.methods import Method
+
 PRETEXTS = ("genesis", "inpaint", "shuffle", "rotation", "identity", "none")
-RESTORING = ("genesis", "inpaint", "shuffle", "identity")
+#: the method each ``--pretext`` flag names (``+semantics`` is added with ``--semantic``).
+PRETEXT_METHODS = {
+    "genesis": "models-genesis",
+    "inpaint": "inpainting",
+    "shuffle": "shuffling",
+    "rotation": "rotation",
+    "identity": "identity",
+    "none": "none",
+}
 AMP_MODES = ("auto", "bf16", "fp16", "none")
 #: largest seed every generator accepts (torch takes 64 bits, numpy's legacy seed is reduced)
 MAX_SEED = 2**63 - 1
@@ -65,6 +77,9 @@ class PretrainConfig:
     API refuse a bad value with one line before any work starts.
     """
 
+    method: str | None = setting(
+        None, help="pre-training method: NAME, NAME+semantics, module:Name or file.py:Name "
+        "(None = the one --pretext/--semantic name)")
     pretext: str = setting("genesis", choices=PRETEXTS, help="the restoration/rotation pretext")
     semantic: bool = setting(True, help="add self-classification of the discovered classes")
     preset: str | None = setting(None, help="perturbation preset; None = the pretext's default")
@@ -108,6 +123,13 @@ class PretrainConfig:
         check_fields(self)
         if self.pretext == "none" and not self.semantic:
             raise SemgenError("--pretext none --no-semantic leaves nothing to learn")
+        if self.method is not None and not self.method.strip():
+            raise SemgenError("PretrainConfig.method = '': name a method or leave it out")
+        if self.method is not None and (self.pretext != "genesis" or not self.semantic):
+            raise SemgenError(
+                f"--method {self.method} names the whole method; leave out --pretext and "
+                "--no-semantic (add semantics with NAME+semantics)"
+            )
         if self.resume and self.overwrite:
             raise SemgenError("--resume and --overwrite contradict each other; choose one")
         if self.preset is not None:
@@ -125,41 +147,56 @@ class PretrainConfig:
             raise SemgenError(f"PretrainConfig.device: {exc}") from None
 
 
-@dataclass(frozen=True)
-class Method:
-    """What a config trains: which outputs, which preset, which architecture."""
-
-    restore: bool  # decoder restores the perturbed cube (MSE)
-    classify: bool  # head predicts the discovered class (CE)
-    rotate: bool  # aux head predicts the rotation (CE)
-    preset: str
-    architecture: str
-
-    @property
-    def name(self) -> str:
-        """A short human name, e.g. 'Semantic Genesis' or 'inpaint + semantics'."""
-        if self.restore and self.classify and self.preset == "sg":
-            return "Semantic Genesis"
-        if self.restore and not self.classify and self.preset == "mg":
-            return "Models Genesis"
-        if not self.restore and not self.rotate:
-            return "self-classification"
-        base = "rotation" if self.rotate else f"restoration ({self.preset})"
-        return f"{base} + semantics" if self.classify else base
+def method_spec(config: PretrainConfig) -> str:
+    """The method ``config`` names: ``method``, or the one the pretext flags map onto."""
+    if config.method:
+        return config.method.strip()
+    if config.pretext == "genesis" and config.semantic:
+        return "semantic-genesis"
+    if config.pretext == "none":
+        return "self-classification"
+    base = PRETEXT_METHODS[config.pretext]
+    return f"{base}+semantics" if config.semantic else base
 
 
 def resolve_method(config: PretrainConfig) -> Method:
-    """Turn the pretext/semantic flags into a :class:`Method` (table in the module docstring)."""
+    """The :class:`~semantic_genesis.pretrain.methods.Method` ``config`` names, with its
+    ``preset`` override, checked for what this engine can train.
+
+    Raises:
+        SemgenError: an unknown method (the message lists the known ones), a method this
+            version cannot train (``data = "cohort"``), a preset override on a method with its
+            own perturbation function, a weight naming no config field, no loss term.
+    """
+    from semantic_genesis.pretrain.methods import get_method
+    from semantic_genesis.pretrain.methods.base import DATA_KINDS, FIGURE_KINDS
+
     config.validate()
-    default_preset = {"genesis": "sg" if config.semantic else "mg", "none": "sg"}
-    preset = config.preset or default_preset.get(config.pretext, config.pretext)
-    return Method(
-        restore=config.pretext in RESTORING,
-        classify=config.semantic,
-        rotate=config.pretext == "rotation",
-        preset=preset,
-        architecture="ynet3d" if config.semantic else "unet3d",
-    )
+    spec = method_spec(config)
+    method = get_method(spec)
+    if config.preset is not None:
+        if callable(method.perturbation):
+            raise SemgenError(f"--preset {config.preset}: method {spec} perturbs with its own "
+                              "function, not a preset")
+        method = method.with_preset(config.preset)
+    if method.data not in DATA_KINDS:
+        raise SemgenError(f"method {spec}: data = {method.data!r}; must be one of "
+                          f"{', '.join(DATA_KINDS)}")
+    if method.data == "cohort":
+        raise SemgenError(f"method {spec} trains on plain cubes from a cohort (data = "
+                          "'cohort'); this version trains on discovered patterns only")
+    if not method.terms:
+        raise SemgenError(f"method {spec} has no loss term: it leaves nothing to learn")
+    names = {f.name for f in fields(PretrainConfig)}
+    for term in method.terms:
+        if isinstance(term.weight, str) and term.weight not in names:
+            raise SemgenError(f"method {spec}: the weight of term {term.name!r} names "
+                              f"{term.weight!r}, which is not a PretrainConfig field")
+    unknown = [f for f in method.figures if f not in FIGURE_KINDS]
+    if unknown:
+        raise SemgenError(f"method {spec}: unknown figure(s) {unknown}; known: "
+                          f"{', '.join(FIGURE_KINDS)}")
+    return method
 
 
 @dataclass

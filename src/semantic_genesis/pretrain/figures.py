@@ -1,4 +1,5 @@
-"""Figures a run keeps up to date every epoch: ``curves.png`` and ``restorations.png``.
+"""Figures a run keeps up to date every epoch, those its method declares (``Method.figures``):
+``curves.png`` (one panel per declared statistic) and ``restorations.png``.
 
 ``restorations.png`` shows, for a fixed validation batch perturbed with a fixed seed, the
 central axial slice of the perturbed network input, the restoration (sigmoid of the decoder
@@ -8,15 +9,21 @@ directly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from semantic_genesis.utils.atomic import atomic_path
 
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from semantic_genesis.pretrain.methods import Metric
+
 CURVES_PNG = "curves.png"
 RESTORATIONS_PNG = "restorations.png"
+#: the file of each figure kind (``Method.figures``).
+FIGURE_FILES = {"curves": CURVES_PNG, "restorations": RESTORATIONS_PNG}
 
 
 def _figure(nrows: int, ncols: int, size: tuple[float, float]) -> tuple[Any, Any]:
@@ -37,35 +44,50 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def plot_curves(
-    history: list[dict[str, Any]], path: Path, n_classes: int | None = None
+    history: list[dict[str, Any]],
+    path: Path,
+    n_classes: int | None = None,
+    metrics: Sequence[Metric] | None = None,
 ) -> Path:
     """curves.png (see :func:`curves_figure`)."""
-    return _save(curves_figure(history, n_classes), path)
+    return _save(curves_figure(history, n_classes, metrics), path)
 
 
-def curves_figure(history: list[dict[str, Any]], n_classes: int | None = None) -> Any:
-    """Loss, MSE, CE and accuracy (training and validation) and the learning rate per epoch.
+def _builtin_metrics() -> list[Metric]:
+    """Every statistic the built-in methods declare (each name once)."""
+    from semantic_genesis.pretrain.methods import known_methods
 
-    With ``n_classes`` the pseudo-class accuracy panel shows chance (1 / n_classes) dashed.
+    found: dict[str, Metric] = {}
+    for entry in known_methods():
+        made = entry.make()
+        for m in made.metrics() if made is not None else []:
+            found.setdefault(m.name, m)
+    return list(found.values())
+
+
+def curves_figure(
+    history: list[dict[str, Any]],
+    n_classes: int | None = None,
+    metrics: Sequence[Metric] | None = None,
+) -> Any:
+    """Total loss, each of ``metrics`` (the method's statistics; default: those of the
+    built-in methods) found in ``history`` (training and validation), and the learning rate.
+
+    Bounded statistics (accuracies) sit on a fixed [0, 1] axis; with ``n_classes`` those marked
+    ``chance`` show 1 / n_classes dashed.
     """
     from matplotlib.ticker import MaxNLocator
 
-    panels = [
-        (s, t)
-        for s, t in (
-            ("loss", "total loss"),
-            ("mse", "restoration MSE"),
-            ("ce", "pseudo-class CE"),
-            ("acc", "pseudo-class accuracy"),
-            ("rot_ce", "rotation CE"),
-            ("rot_acc", "rotation accuracy"),
-        )
-        if any(r.get(f"train_{s}") is not None for r in history)
+    declared = list(metrics) if metrics is not None else _builtin_metrics()
+    panels = [("loss", "total loss", False, False)] + [
+        (m.name, m.title or m.name, m.bounded, m.chance)
+        for m in declared
+        if any(r.get(f"train_{m.name}") is not None for r in history)
     ]
-    panels.append(("lr", "learning rate"))
+    panels.append(("lr", "learning rate", False, False))
     fig, axes = _figure(1, len(panels), (3.2 * len(panels), 3.0))
     epochs = [r["epoch"] for r in history]
-    for ax, (stat, title) in zip(axes[0], panels, strict=True):
+    for ax, (stat, title, bounded, chance) in zip(axes[0], panels, strict=True):
         keys = ["lr"] if stat == "lr" else [f"train_{stat}", f"val_{stat}"]
         for key in keys:
             values = [np.nan if r.get(key) is None else r[key] for r in history]
@@ -75,9 +97,9 @@ def curves_figure(history: list[dict[str, Any]], n_classes: int | None = None) -
                 marker="." if len(epochs) < 30 else None,
                 label=key.split("_")[0] if stat != "lr" else "lr",
             )
-        if stat in ("acc", "rot_acc"):
+        if bounded:
             ax.set_ylim(0.0, 1.02)  # accuracies on one fixed axis, epoch after epoch
-        if stat == "acc" and n_classes:
+        if chance and n_classes:
             ax.axhline(1 / n_classes, color="0.35", ls="--", lw=1,
                        label=f"chance (1/{n_classes})")
         ax.set_title(title, fontsize=9)
@@ -137,3 +159,21 @@ def restorations_figure(
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def draw_figures(trainer: Any, out_dir: Path, epoch: int) -> None:
+    """Draw the figures ``trainer.method`` declares into ``out_dir``."""
+    method = trainer.method
+    if "curves" in method.figures:
+        plot_curves(trainer.history, out_dir / CURVES_PNG, trainer.info.n_classes,
+                    method.metrics())
+    if "restorations" in method.figures:
+        batch = trainer.figure_batch()
+        plot_restorations(
+            batch["clean"],
+            batch["perturbed"],
+            batch["restored"],
+            batch["target"],
+            out_dir / RESTORATIONS_PNG,
+            title=f"{method.label}, epoch {epoch} (fixed validation batch)",
+        )

@@ -1,8 +1,9 @@
 """Per-epoch records: ``metrics.csv`` (rewritten atomically each epoch) and TensorBoard events.
 
-One row per epoch: training and validation total loss, MSE, CE, pseudo-class accuracy (and the
-rotation terms for that pretext), learning rate, training cubes/s and seconds. Terms a method
-does not have are left empty. Only rank 0 creates a :class:`MetricsLog`.
+One row per epoch: training and validation total loss and each statistic the method declares
+(``Method.metric_names``: its loss terms and their metrics, e.g. ``mse``, ``ce``, ``acc`` for
+Semantic Genesis), learning rate, training cubes/s and seconds. Only rank 0 creates a
+:class:`MetricsLog`.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from semantic_genesis.io.manifests import write_csv
-from semantic_genesis.pretrain.losses import STATS
 
 METRICS_CSV = "metrics.csv"
-COLUMNS = (
-    ["epoch"]
-    + [f"train_{s}" for s in STATS]
-    + [f"val_{s}" for s in STATS]
-    + ["lr", "cubes_per_s", "seconds"]
-)
+
+
+def columns(metric_names: list[str]) -> list[str]:
+    """The ``metrics.csv`` header of a method with these statistics."""
+    return (
+        ["epoch"]
+        + [f"train_{s}" for s in metric_names]
+        + [f"val_{s}" for s in metric_names]
+        + ["lr", "cubes_per_s", "seconds"]
+    )
 
 
 def epoch_row(
@@ -30,13 +34,13 @@ def epoch_row(
     lr: float,
     cubes_per_s: float,
     seconds: float,
-    terms: set[str],
+    metric_names: list[str],
 ) -> dict[str, Any]:
-    """One metrics row; statistics outside ``terms`` (the method's) are None."""
+    """One metrics row (validation statistics are None without validation)."""
     row: dict[str, Any] = {"epoch": epoch}
     for prefix, stats in (("train", train), ("val", val)):
-        for s in STATS:
-            row[f"{prefix}_{s}"] = stats.get(s) if s in terms else None
+        for s in metric_names:
+            row[f"{prefix}_{s}"] = stats.get(s)
     row.update(lr=lr, cubes_per_s=cubes_per_s, seconds=seconds)
     return row
 
@@ -50,8 +54,15 @@ def _fmt(value: Any) -> Any:
 class MetricsLog:
     """Writes the history to ``metrics.csv`` and each new row to TensorBoard."""
 
-    def __init__(self, out_dir: Path, start_epoch: int = 0, tensorboard: bool = True) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        metric_names: list[str],
+        start_epoch: int = 0,
+        tensorboard: bool = True,
+    ) -> None:
         self.path = Path(out_dir) / METRICS_CSV
+        self.columns = columns(metric_names)
         self.writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -64,7 +75,9 @@ class MetricsLog:
 
     def update(self, history: list[dict[str, Any]]) -> None:
         """Rewrite the CSV with every epoch so far; log the newest row to TensorBoard."""
-        write_csv(self.path, COLUMNS, ({k: _fmt(v) for k, v in r.items()} for r in history))
+        # rows resumed from an earlier release may hold other (empty) statistics: dropped
+        rows = ({k: _fmt(r.get(k)) for k in self.columns} for r in history)
+        write_csv(self.path, self.columns, rows)
         if self.writer is not None and history:
             row = history[-1]
             for key, value in row.items():

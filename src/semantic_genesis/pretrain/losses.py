@@ -1,70 +1,44 @@
-"""The pre-training loss: λ_rec · MSE(sigmoid(restoration), target) + λ_cls · CE(logits, class).
+"""The pre-training loss: the weighted sum of the method's terms, e.g. for Semantic Genesis
+λ_rec · MSE(sigmoid(restoration), target) + λ_cls · CE(logits, class).
 
-Two fixes against the reference (method.md §5.1, §9.17): the cross-entropy takes the *logits*
-(the reference took the log of a softmax and fed it to CrossEntropyLoss — the same value, but
-log(0) = -inf when a probability underflows), and the weights are floats. The rotation pretext
-adds λ_rec · CE(rotation logits, rotation index) in place of the restoration term. Terms are
-computed in float32 even under autocast.
+Each term is a function of the network's outputs and the batch (see
+:class:`~semantic_genesis.pretrain.methods.Term`); its weight is a number or a config field
+(``lambda_rec``, ``lambda_cls``), read as a float (the reference declared them int, method.md
+§9.17). Terms are computed in float32 even under autocast, in the order the method lists them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-#: the per-batch statistics every step reports, in this order (means over the batch).
-STATS = ("loss", "mse", "ce", "acc", "rot_ce", "rot_acc")
+from semantic_genesis.pretrain.methods import Batch, Method
 
 
-@dataclass
-class Outputs:
-    """What the network produced for one batch; ``None`` for heads the method does not use."""
+class MethodLoss(torch.nn.Module):
+    """Weighted sum of ``method``'s terms; returns the loss and a detached stats vector in the
+    order of :meth:`Method.metric_names` (``loss``, each term, its metric)."""
 
-    restoration: Tensor | None = None  # logits (N, 1, X, Y, Z)
-    logits: Tensor | None = None  # pseudo-class logits (N, C)
-    rotation: Tensor | None = None  # rotation logits (N, R)
-
-
-class PretrainLoss(torch.nn.Module):
-    """Weighted sum of the method's terms; returns the loss and a detached stats vector.
-
-    Args:
-        lambda_rec: weight of the restoration MSE (or of the rotation CE).
-        lambda_cls: weight of the pseudo-class cross-entropy (reference 0.01, method.md §5).
-    """
-
-    def __init__(self, lambda_rec: float = 1.0, lambda_cls: float = 0.01) -> None:
+    def __init__(self, method: Method, config: Any) -> None:
         super().__init__()
-        self.lambda_rec = float(lambda_rec)
-        self.lambda_cls = float(lambda_cls)
+        self.terms = method.terms
+        self.weights = [
+            float(getattr(config, t.weight) if isinstance(t.weight, str) else t.weight)
+            for t in self.terms
+        ]
+        self.names = method.metric_names()
 
-    def forward(
-        self,
-        out: Outputs,
-        target: Tensor | None,
-        labels: Tensor | None,
-        rotation: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """Loss (with grad) and ``stats`` = tensor of :data:`STATS` (no grad, float32)."""
-        zero = next(
-            t for t in (out.restoration, out.logits, out.rotation) if t is not None
-        ).new_zeros((), dtype=torch.float32)
-        mse = ce = acc = rot_ce = rot_acc = zero
-        total = zero
-        if out.restoration is not None:
-            restored = torch.sigmoid(out.restoration.float())
-            mse = F.mse_loss(restored, target.float())
-            total = total + self.lambda_rec * mse
-        if out.logits is not None:
-            ce = F.cross_entropy(out.logits.float(), labels)
-            acc = (out.logits.argmax(1) == labels).float().mean()
-            total = total + self.lambda_cls * ce
-        if out.rotation is not None:
-            rot_ce = F.cross_entropy(out.rotation.float(), rotation)
-            rot_acc = (out.rotation.argmax(1) == rotation).float().mean()
-            total = total + self.lambda_rec * rot_ce
-        stats = torch.stack([total, mse, ce, acc, rot_ce, rot_acc]).detach()
+    def forward(self, outputs: dict[str, Tensor], batch: Batch) -> tuple[Tensor, Tensor]:
+        """Loss (with grad) and ``stats`` (no grad, float32)."""
+        total = next(iter(outputs.values())).new_zeros((), dtype=torch.float32)
+        values = []
+        for term, weight in zip(self.terms, self.weights, strict=True):
+            value = term.fn(outputs, batch)
+            total = total + weight * value
+            values.append(value)
+            if term.metric is not None:
+                values.append(term.metric.fn(outputs, batch))
+        stats = torch.stack([total, *(v.float() for v in values)]).detach()
         return total, stats

@@ -1,8 +1,11 @@
-"""The network a method trains: the backbone (YNet3D / UNet3D) plus, for rotation, its own head.
+"""The network a method trains: a backbone, plus the heads the method declares.
 
-Only the parts a method needs run: classification-only and rotation never run the decoder
-(method.md §14: no wasted work), restoration-only never runs ``clc_out``. The backbone is a
-plain ``create_model`` module, so its state dict is what the checkpoint stores.
+``forward(x)`` encodes once, runs the decoder only when the method restores
+(``outputs["restoration"]``) and each head on the deepest encoder map (``outputs[name]``):
+self-classification and rotation never run the decoder (method.md §14: no wasted work). The
+backbone is a plain ``create_model`` module, so its state dict is what the checkpoint stores;
+a head that is part of the backbone (YNet3D's ``clc_out``, used by Semantics) is stored with
+it, key for key the reference's, and the other heads beside it (``aux_state_dict``).
 """
 
 from __future__ import annotations
@@ -10,49 +13,91 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from semantic_genesis.pretrain.config import Method, PretrainConfig
+from semantic_genesis.pretrain.config import PretrainConfig
+from semantic_genesis.pretrain.methods import BackboneInfo, Method
+
+
+def backbone_name(config: PretrainConfig, method: Method) -> str:
+    """The registry name of the backbone (the card's ``architecture``): the reference YNet3D
+    (with its classification head) for methods with semantics, else the reference UNet3D."""
+    del config  # the one place a backbone option will be read
+    return "ynet3d" if method.semantic else "unet3d"
+
+
+def make_backbone(config: PretrainConfig, method: Method, n_classes: int) -> nn.Module:
+    """Create the backbone with ``create_model`` (seeded by the caller)."""
+    from semantic_genesis.models import create_model
+
+    name = backbone_name(config, method)
+    kwargs = {"width": config.width, "norm": config.norm}
+    if name == "ynet3d":
+        kwargs.update(n_classes=n_classes, head=config.head)
+    return create_model(name, **kwargs)
+
+
+def _inside(module: nn.Module, parent: nn.Module) -> bool:
+    return any(module is m for m in parent.modules())
 
 
 class PretrainNet(nn.Module):
-    """``forward(x) -> (restoration logits | None, class logits | None, rotation logits | None)``.
+    """``forward(x) -> {output name: logits}`` (a dict, which DDP and compile follow).
 
-    A tuple (not a dataclass) so DDP can find the tensors in the output.
+    Attributes:
+        backbone: the network the checkpoint's ``state_dict`` holds.
+        heads: the method's heads that are not part of the backbone (``aux_state_dict``).
     """
 
-    def __init__(self, backbone: nn.Module, method: Method, n_rotations: int = 0) -> None:
+    def __init__(self, backbone: nn.Module, method: Method, info: BackboneInfo) -> None:
         super().__init__()
-        from semantic_genesis.models import ClassificationHead
-
         self.backbone = backbone
-        self.method = method
-        self.rotation_head = (
-            ClassificationHead(backbone.bottleneck_channels, n_rotations) if method.rotate else None
-        )
+        self.decoder = method.decoder
+        self.order = list(method.heads)
+        made = {name: make(info) for name, make in method.heads.items()}
+        self.heads = nn.ModuleDict({n: h for n, h in made.items() if not _inside(h, backbone)})
+        # heads the backbone owns, by their path in it (not registered twice)
+        self.owned = {
+            n: next(p for p, m in backbone.named_modules() if m is h)
+            for n, h in made.items() if n not in self.heads
+        }
+
+    def head(self, name: str) -> nn.Module:
+        """The head producing ``outputs[name]``."""
+        if name in self.heads:
+            return self.heads[name]
+        return self.backbone.get_submodule(self.owned[name])
 
     @property
     def uses_whole_backbone(self) -> bool:
-        """False when part of the backbone (the decoder) is left out of the graph."""
-        return self.method.restore
+        """False when part of the backbone (the decoder, an unused head) is left out of the
+        graph (DDP must then look for unused parameters)."""
+        unused_head = isinstance(getattr(self.backbone, "clc_out", None), nn.Module) and (
+            "clc_out" not in self.owned.values()
+        )
+        return self.decoder and not unused_head
 
-    def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
         bottleneck, skips = self.backbone.encode(x)
-        restoration = self.backbone.decode(bottleneck, skips) if self.method.restore else None
-        logits = self.backbone.clc_out(bottleneck) if self.method.classify else None
-        rotation = self.rotation_head(bottleneck) if self.rotation_head is not None else None
-        return restoration, logits, rotation
+        outputs = {}
+        if self.decoder:
+            outputs["restoration"] = self.backbone.decode(bottleneck, skips)
+        for name in self.order:
+            outputs[name] = self.head(name)(bottleneck)
+        return outputs
 
 
-def build_network(
-    config: PretrainConfig, method: Method, n_classes: int, n_rotations: int
-) -> PretrainNet:
-    """Create the backbone with ``create_model`` (seeded by the caller) and wrap it."""
-    from semantic_genesis.models import create_model
-
-    kwargs = {"width": config.width, "norm": config.norm}
-    if method.architecture == "ynet3d":
-        kwargs.update(n_classes=n_classes, head=config.head)
-    backbone = create_model(method.architecture, **kwargs)
-    net = PretrainNet(backbone, method, n_rotations)
+def build_network(config: PretrainConfig, method: Method, n_classes: int) -> PretrainNet:
+    """The backbone (:func:`make_backbone`) with the method's heads."""
+    backbone = make_backbone(config, method, n_classes)
+    info = BackboneInfo(
+        backbone=backbone,
+        bottleneck_channels=backbone.bottleneck_channels,
+        out_channels=getattr(backbone, "out_channels", 1),
+        in_channels=getattr(backbone, "in_channels", 1),
+        n_classes=n_classes,
+        head=config.head,
+        norm=config.norm,
+    )
+    net = PretrainNet(backbone, method, info)
     if config.channels_last:
         net = net.to(memory_format=torch.channels_last_3d)
     return net

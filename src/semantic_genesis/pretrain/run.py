@@ -29,20 +29,16 @@ from typing import Any
 
 from semantic_genesis.pretrain.config import (
     RESUMABLE_CHANGES,
-    Method,
     PretrainConfig,
     PretrainResult,
     resolve_method,
 )
 from semantic_genesis.pretrain.data import PatternsInfo, check_patterns
 from semantic_genesis.pretrain.distributed import is_out_of_memory, setup_runtime, shutdown
-from semantic_genesis.pretrain.figures import (
-    CURVES_PNG,
-    RESTORATIONS_PNG,
-    plot_curves,
-    plot_restorations,
-)
+from semantic_genesis.pretrain.figures import CURVES_PNG, RESTORATIONS_PNG, draw_figures
 from semantic_genesis.pretrain.logs import METRICS_CSV, MetricsLog, epoch_row
+from semantic_genesis.pretrain.methods import Method
+from semantic_genesis.pretrain.network import backbone_name
 from semantic_genesis.pretrain.trainer import NonFiniteLoss, Trainer
 from semantic_genesis.utils.atomic import write_json
 from semantic_genesis.utils.config import save_config, to_dict
@@ -89,7 +85,7 @@ def pretrain(
             inputs = [info.patterns_dir, info.cohort_dir] + ([config.init] if config.init else [])
             claim.enter_context(
                 claim_output(out_dir, "pretrain", inputs=inputs, legacy=LEGACY,
-                             settings={"patterns": str(info.patterns_dir), "method": method.name})
+                             settings={"patterns": str(info.patterns_dir), "method": method.label})
             )
         _check_run_folder(out_dir, config)
         return _run(out_dir, config, method, info, init)
@@ -100,9 +96,7 @@ def _check_size(config: PretrainConfig, method: Method, info: PatternsInfo) -> N
     from semantic_genesis.models.build import check_fits
     from semantic_genesis.pretrain.network import build_network
 
-    rotations = 1 if method.rotate else 0  # the head's size hardly counts; its classes come later
-    check_fits(lambda: build_network(config, method, info.n_classes, rotations),
-               f"--width {config.width}")
+    check_fits(lambda: build_network(config, method, info.n_classes), f"--width {config.width}")
 
 
 def _read_init(path: str | None) -> Any:
@@ -234,7 +228,7 @@ def _card(trainer: Trainer, info: PatternsInfo, method: Method, epoch: int) -> d
 
     cfg = trainer.config
     card = ModelCard(
-        architecture=method.architecture,
+        architecture=backbone_name(cfg, method),
         width=cfg.width,
         in_channels=1,
         n_classes=info.n_classes,
@@ -244,12 +238,13 @@ def _card(trainer: Trainer, info: PatternsInfo, method: Method, epoch: int) -> d
         spacing=info.spacing,
         modality=info.modality,
         intensity_window=(-1000.0, 1000.0) if info.modality == "ct" else None,
-        pretext=cfg.pretext,
-        semantic=cfg.semantic,
+        pretext=method.pretext or method.name,
+        semantic=method.semantic,
+        method=method.name,
         data_fingerprint=info.fingerprint,
         notes={
-            "method": method.name,
-            "preset": method.preset,
+            "method": method.label,
+            "preset": method.perturbation if isinstance(method.perturbation, str) else "custom",
             "lambda_rec": cfg.lambda_rec,
             "lambda_cls": cfg.lambda_cls,
             "epoch": epoch,
@@ -268,11 +263,12 @@ def _loop(
 
     rt = trainer.rt
     ckpt_dir = out_dir / "checkpoints"
-    log = MetricsLog(out_dir, trainer.start_epoch) if rt.main else None
+    log = MetricsLog(out_dir, trainer.metric_names, trainer.start_epoch) if rt.main else None
     if rt.main:
         save_config(config, out_dir / CONFIG_YAML)
         say(
-            f"pre-training {method.name} ({method.architecture}, preset {method.preset}) on "
+            f"pre-training {method.label} ({backbone_name(config, method)}, "
+            f"{_perturbation_name(method)}) on "
             f"{len(trainer.train_set)} training / {len(trainer.val_set or [])} validation cubes, "
             f"{trainer.steps} steps of {config.batch_size} per epoch, {rt.world} process(es) "
             f"on {rt.device}"
@@ -296,11 +292,11 @@ def _loop(
             lr,
             train.cubes / max(train.seconds, 1e-9),
             train.seconds,
-            trainer.terms,
+            trainer.metric_names,
         )
         trainer.history.append(row)
         if rt.main and config.figures:
-            _figures(trainer, out_dir, epoch)
+            draw_figures(trainer, out_dir, epoch)
         resume = trainer.resume_state()  # collective: every rank's RNG state
         if rt.main:
             card = _card(trainer, info, method, epoch)
@@ -317,7 +313,7 @@ def _loop(
         out_dir=out_dir,
         best_checkpoint=ckpt_dir / "best.pt",
         last_checkpoint=ckpt_dir / "last.pt",
-        method=method.name,
+        method=method.label,
         epochs_run=epoch,
         best_epoch=trainer.early.best_epoch,
         best_val_loss=trainer.early.best_loss,
@@ -338,17 +334,9 @@ def _loop(
     return result
 
 
-def _figures(trainer: Trainer, out_dir: Path, epoch: int) -> None:
-    plot_curves(trainer.history, out_dir / CURVES_PNG)
-    batch = trainer.figure_batch()
-    plot_restorations(
-        batch["clean"],
-        batch["perturbed"],
-        batch["restored"],
-        batch["target"],
-        out_dir / RESTORATIONS_PNG,
-        title=f"{trainer.method.name}, epoch {epoch} (fixed validation batch)",
-    )
+def _perturbation_name(method: Method) -> str:
+    p = method.perturbation
+    return f"preset {p}" if isinstance(p, str) else f"perturbation {getattr(p, '__name__', p)}"
 
 
 def _summary(row: dict[str, Any], improved: bool) -> str:
@@ -356,7 +344,9 @@ def _summary(row: dict[str, Any], improved: bool) -> str:
         v = row.get(key)
         return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
 
+    others = [k.removeprefix("val_") for k in row if k.startswith("val_") and k != "val_loss"]
+    val = ", ".join([f"val loss {f('val_loss')}"] + [f"{k} {f('val_' + k)}" for k in others])
     return (
-        f"epoch {row['epoch']}: train loss {f('train_loss')} | val loss {f('val_loss')}, "
-        f"acc {f('val_acc')} | {f('cubes_per_s')} cubes/s" + (" *best*" if improved else "")
+        f"epoch {row['epoch']}: train loss {f('train_loss')} | {val} | "
+        f"{f('cubes_per_s')} cubes/s" + (" *best*" if improved else "")
     )

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from semantic_genesis.pretrain.config import Method, PretrainConfig
+from semantic_genesis.pretrain.config import PretrainConfig
 from semantic_genesis.pretrain.data import PatternsInfo, make_datasets
 from semantic_genesis.pretrain.distributed import (
     Runtime,
@@ -30,8 +30,9 @@ from semantic_genesis.pretrain.distributed import (
     train_loader,
     wrap_ddp,
 )
-from semantic_genesis.pretrain.losses import STATS, Outputs, PretrainLoss
-from semantic_genesis.pretrain.network import build_network
+from semantic_genesis.pretrain.losses import MethodLoss
+from semantic_genesis.pretrain.methods import Batch, Method
+from semantic_genesis.pretrain.network import backbone_name, build_network
 from semantic_genesis.pretrain.speed import cpu_settings, use_fast_decoder
 from semantic_genesis.pretrain.state import EarlyStopping, capture_rng, restore_rng
 from semantic_genesis.utils.config import to_dict
@@ -55,7 +56,7 @@ class NonFiniteLoss(Exception):
 
 @dataclass
 class EpochStats:
-    """Means over an epoch's cubes (all processes) of :data:`STATS`, plus timing."""
+    """Means over an epoch's cubes (all processes) of the method's statistics, plus timing."""
 
     means: dict[str, float]
     cubes: int
@@ -82,8 +83,6 @@ class Trainer:
         init: Any = None,
     ) -> None:
         """``init``: weights read by ``read_weights`` (from ``config.init``) to start from."""
-        from semantic_genesis.transforms import build_preset
-
         self.config, self.method, self.info, self.rt = config, method, info, runtime
         self.device = runtime.device
         seed_everything(config.seed)
@@ -96,14 +95,8 @@ class Trainer:
                 f"of {config.batch_size}; lower --batch-size",
                 info.patterns_dir,
             )
-        options = {"warp_target": True} if config.warp_target else {}
-        try:
-            self.preset = build_preset(method.preset, **options)
-        except ValueError as exc:  # unknown preset, or an option it does not take
-            raise SemgenError(f"--preset/--warp-target: {exc}") from None
-        self.net = build_network(
-            config, method, info.n_classes, getattr(self.preset, "n_aux_classes", 0)
-        ).to(self.device)
+        self.preset = _perturbation(method, config)
+        self.net = build_network(config, method, info.n_classes).to(self.device)
         if self.device.type == "cpu":
             cpu_settings()
             if config.fast_decoder:
@@ -112,13 +105,12 @@ class Trainer:
             self._initialise(init)
         self.ddp = wrap_ddp(self.net, runtime, find_unused=not self.net.uses_whole_backbone)
         self.model = torch.compile(self.ddp) if config.compile else self.ddp
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr, fused=True)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, config.lr_step, config.lr_gamma
-        )
+        self.optimizer = method.optimizer(self.net.parameters(), config)
+        self.scheduler = method.scheduler(self.optimizer, config)
         self.amp = amp_dtype(config, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp is torch.float16)
-        self.loss_fn = PretrainLoss(config.lambda_rec, config.lambda_cls)
+        self.loss_fn = MethodLoss(method, config)
+        self.metric_names = method.metric_names()
         self.early = EarlyStopping(config.patience, config.min_delta)
         self.loader, self.sampler, self.loader_gen = train_loader(
             self.train_set, self.micro, runtime, config.seed, config.workers
@@ -136,12 +128,6 @@ class Trainer:
         self.perturb_gen = torch.Generator(self.device)
         self.history: list[dict[str, Any]] = []
         self.start_epoch = self._epoch = 0
-        self.terms = (
-            {"loss"}
-            | ({"mse"} if method.restore else set())
-            | ({"ce", "acc"} if method.classify else set())
-            | ({"rot_ce", "rot_acc"} if method.rotate else set())
-        )
 
     def _initialise(self, init: Any) -> None:
         """Load ``init`` into the backbone; refuse weights of another width or layout."""
@@ -151,7 +137,8 @@ class Trainer:
         if report.shape_mismatch or not (report.matched or report.adapted):
             problems = "; ".join(report.problems()) or "no tensor matched"
             raise SemgenError(
-                f"--init does not fit the {self.method.architecture} backbone of width "
+                f"--init does not fit the {backbone_name(self.config, self.method)} backbone "
+                f"of width "
                 f"{self.config.width}: {problems}",
                 init.source,
             )
@@ -175,14 +162,14 @@ class Trainer:
         """Perturb on the device, run the model, return (loss, stats, perturbed batch)."""
         cubes = cubes.to(self.device, non_blocking=True)
         labels = labels.to(self.device, non_blocking=True)
-        p = self.preset(cubes, gen)
-        x = p.input
+        x, target, extra = _perturbed(self.preset(cubes, gen))
+        batch = Batch(cubes, labels, x, target, extra)
         if self.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         with self._autocast():
-            out = Outputs(*model(x))
-        loss, stats = self.loss_fn(out, p.target, labels, p.aux)
-        return loss, stats, (p, out)
+            out = model(x)
+        loss, stats = self.loss_fn(out, batch)
+        return loss, stats, (batch, out)
 
     # -----------------------------------------------------------------------------------------
     # epochs
@@ -196,7 +183,7 @@ class Trainer:
         self.train_set.set_epoch(epoch)  # multi-resolution crops are drawn per (seed, epoch)
         self.loader_gen.manual_seed(derive_seed(cfg.seed, "loader", epoch))
         self.perturb_gen.manual_seed(derive_seed(cfg.seed, "perturb", epoch, self.rt.rank))
-        sums = torch.zeros(len(STATS) + 1, dtype=torch.float64, device=self.device)
+        sums = torch.zeros(len(self.metric_names) + 1, dtype=torch.float64, device=self.device)
         batches = from_workers(self.loader)
         start = time.perf_counter()
         bar = progress(total=self.steps, desc=f"epoch {epoch + 1}", unit="step")
@@ -224,7 +211,7 @@ class Trainer:
         bar.close()
         del batches
         seconds = time.perf_counter() - start
-        return EpochStats(_means(sums), int(sums[-1].item()), seconds)
+        return EpochStats(self._means(sums), int(sums[-1].item()), seconds)
 
     @torch.no_grad()
     def evaluate(self) -> EpochStats | None:
@@ -236,7 +223,7 @@ class Trainer:
         gen = torch.Generator(self.device).manual_seed(
             derive_seed(self.config.seed, "validation", self.rt.rank)
         )
-        sums = torch.zeros(len(STATS) + 1, dtype=torch.float64, device=self.device)
+        sums = torch.zeros(len(self.metric_names) + 1, dtype=torch.float64, device=self.device)
         start = time.perf_counter()
         for cubes, labels in from_workers(self.val_loader):
             _, stats, _ = self._forward(self.net, cubes, labels, gen)
@@ -245,7 +232,7 @@ class Trainer:
         all_reduce_sum(sums, self.rt)
         if not torch.isfinite(sums[0]):
             raise NonFiniteLoss("validation loss", f"the validation of epoch {self._epoch + 1}")
-        return EpochStats(_means(sums), int(sums[-1].item()), time.perf_counter() - start)
+        return EpochStats(self._means(sums), int(sums[-1].item()), time.perf_counter() - start)
 
     @torch.no_grad()
     def figure_batch(self) -> dict[str, np.ndarray | None]:
@@ -258,17 +245,18 @@ class Trainer:
         labels = torch.tensor([int(lab) for _, lab in items])
         gen = torch.Generator(self.device).manual_seed(derive_seed(self.config.seed, "figure"))
         self.net.eval()
-        _, _, (p, out) = self._forward(self.net, cubes, labels, gen)
-        restored = None if out.restoration is None else torch.sigmoid(out.restoration.float())
+        _, _, (batch, out) = self._forward(self.net, cubes, labels, gen)
+        restoration = out.get("restoration")
+        restored = None if restoration is None else torch.sigmoid(restoration.float())
 
         def arr(t: torch.Tensor | None) -> np.ndarray | None:
             return None if t is None else t.detach().float().cpu().numpy()
 
         return {
             "clean": arr(cubes),
-            "perturbed": arr(p.input),
+            "perturbed": arr(batch.input),
             "restored": arr(restored),
-            "target": arr(p.target),
+            "target": arr(batch.target if batch.target is not None else batch.input),
         }
 
     def _weights_finite(self) -> bool:
@@ -290,16 +278,17 @@ class Trainer:
     # checkpoints
 
     def weights(self, card: dict[str, Any], epoch: int) -> dict[str, Any]:
-        """The part every checkpoint holds: backbone weights, model card, rotation head."""
+        """The part every checkpoint holds: backbone weights, model card, the method's heads
+        outside the backbone (``aux_state_dict``, keys ``<head>.<parameter>``)."""
         ckpt: dict[str, Any] = {
             "state_dict": self.net.backbone.state_dict(),
             "model_card": card,
             "epoch": epoch,
-            "method": self.method.name,
+            "method": self.method.label,
             "config": to_dict(self.config),
         }
-        if self.net.rotation_head is not None:
-            ckpt["aux_state_dict"] = self.net.rotation_head.state_dict()
+        if len(self.net.heads):
+            ckpt["aux_state_dict"] = self.net.heads.state_dict()
         return ckpt
 
     def resume_state(self) -> dict[str, Any]:
@@ -319,8 +308,8 @@ class Trainer:
     def load(self, ckpt: dict[str, Any]) -> None:
         """Continue from a ``last.pt`` written by :meth:`weights` + :meth:`resume_state`."""
         self.net.backbone.load_state_dict(ckpt["state_dict"])
-        if self.net.rotation_head is not None:
-            self.net.rotation_head.load_state_dict(ckpt["aux_state_dict"])
+        if len(self.net.heads):
+            self.net.heads.load_state_dict(_aux_state(ckpt["aux_state_dict"], self.net))
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         if ckpt.get("scaler"):
@@ -339,10 +328,42 @@ class Trainer:
             {"perturb": self.perturb_gen},
         )
 
+    def _means(self, sums: torch.Tensor) -> dict[str, float]:
+        n = max(sums[-1].item(), 1.0)
+        return {s: float(sums[i].item() / n) for i, s in enumerate(self.metric_names)}
 
-def _means(sums: torch.Tensor) -> dict[str, float]:
-    n = max(sums[-1].item(), 1.0)
-    return {s: float(sums[i].item() / n) for i, s in enumerate(STATS)}
+
+def _perturbation(method: Method, config: PretrainConfig) -> Any:
+    """The method's perturbation: its preset built (with ``--warp-target``), or its function."""
+    from semantic_genesis.transforms import build_preset
+
+    if callable(method.perturbation):
+        if config.warp_target:
+            raise SemgenError("--warp-target applies to presets; this method perturbs with "
+                              "its own function")
+        return method.perturbation
+    options = {"warp_target": True} if config.warp_target else {}
+    try:
+        return build_preset(method.perturbation, **options)
+    except ValueError as exc:  # unknown preset, or an option it does not take
+        raise SemgenError(f"--preset/--warp-target: {exc}") from None
+
+
+def _perturbed(result: Any) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """``(input, target, extra labels)`` from a preset's ``Perturbed`` or a method's tuple."""
+    if isinstance(result, tuple):
+        x, target, extra = result
+        return x, target, extra
+    return result.input, result.target, result.aux
+
+
+def _aux_state(state: dict[str, Any], net: Any) -> dict[str, Any]:
+    """A last.pt's ``aux_state_dict``; one written before heads were named (the rotation head
+    alone, keys without ``rotation.``) is prefixed with the one head's name."""
+    names = list(net.heads)
+    if len(names) == 1 and not any(k.startswith(f"{names[0]}.") for k in state):
+        return {f"{names[0]}.{k}": v for k, v in state.items()}
+    return state
 
 
 def _micro_batch(config: PretrainConfig, runtime: Runtime) -> int:
