@@ -110,8 +110,7 @@ def test_official_layout_without_a_card_loads(ynet_ckpt, tmp_path: Path) -> None
 @pytest.fixture(scope="module")
 def monai_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """A pre-trained-like MONAI BasicUNet with a 3-class head, saved with its model card."""
-    from semantic_genesis.models import card_from_model, save_model
-    from semantic_genesis.models.backbone import build_backbone
+    from semantic_genesis.models import build_backbone, card_from_model, save_model
 
     torch.manual_seed(2)
     model = build_backbone("monai-basicunet", 4, n_classes=3)

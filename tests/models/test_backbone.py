@@ -11,6 +11,7 @@ from torch import nn
 from semantic_genesis.models import (
     UNet3D,
     YNet3D,
+    build_backbone,
     card_from_model,
     create_model,
     load_model,
@@ -18,7 +19,7 @@ from semantic_genesis.models import (
     registry,
     save_model,
 )
-from semantic_genesis.models.backbone import Backbone, Encoder, build_backbone, check_input_size
+from semantic_genesis.models.backbone import Backbone, Encoder, check_input_size
 from semantic_genesis.models.monai_backbones import BasicUNetBackbone
 from semantic_genesis.utils.errors import SemgenError
 
@@ -150,3 +151,24 @@ def test_monai_backbone_refuses_what_it_cannot_build() -> None:
         create_model("monai-basicunet-ynet", width=4, n_classes=0)
     group = create_model("monai-basicunet", width=4, norm="group")
     assert any(isinstance(m, nn.GroupNorm) for m in group.modules())
+
+
+def test_info_and_export_read_a_monai_checkpoint(tmp_path, capsys) -> None:
+    from semantic_genesis.cli import main
+
+    net = build_backbone("monai-basicunet", 4, n_classes=3).eval()
+    src = tmp_path / "m.pt"
+    save_model(src, net, card_from_model(net, patch_size=(16, 16, 16)))
+    assert main(["info", str(src)]) == 0
+    shown = capsys.readouterr().out
+    assert "monai-basicunet-ynet" in shown and "encoder 56,220" in shown
+    assert main(["export", str(src), "--out", str(tmp_path / "enc.pt"), "--encoder-only"]) == 0
+    encoder = load_model(tmp_path / "enc.pt").eval()
+    assert encoder.model_card.architecture == "monai-basicunet-encoder"
+    assert encoder.model_card.backbone == "monai-basicunet"
+    x = torch.rand(2, 1, 16, 16, 16)
+    assert torch.equal(encoder(x), net.encode(x)[0].flatten(2).mean(dim=2))  # pooled features
+    code = main(["export", str(src), "--out", str(tmp_path / "m.ts"), "--torchscript",
+                 "--input-shape", "24", "24", "24"])
+    err = capsys.readouterr().err
+    assert code == 2 and "each a multiple of 16, got [24, 24, 24]" in err

@@ -71,10 +71,11 @@ def _example_input(model: Any, card: Any, args: argparse.Namespace) -> Any:
     if args.batch_size < 1:
         raise SemgenError(f"--batch-size must be at least 1, got {args.batch_size}")
     shape = tuple(args.input_shape or card.patch_size[:dims])
-    if len(shape) != dims or any(s < 8 or s % 8 for s in shape):
+    multiple = getattr(model, "size_multiple", 8)  # 2 ** the backbone's poolings
+    if len(shape) != dims or any(s < multiple or s % multiple for s in shape):
         raise SemgenError(
-            f"--input-shape must be {dims} sizes, each a multiple of 8 (16 is "
-            f"safer), got {list(shape)}"
+            f"--input-shape must be {dims} sizes, each a multiple of {multiple}"
+            f"{' (16 is safer)' if multiple == 8 else ''}, got {list(shape)}"
         )
     # the first level's activations: about 4 x width channels of the input's size, float32
     need = 4 * args.batch_size * math.prod(shape) * (model.in_channels + 4 * model.width)
@@ -99,8 +100,11 @@ def _output_names(model: Any) -> list[str]:
 def export_encoder(model: Any, card: Any, out: Path, source: str) -> Path:
     """Write the encoder alone as an ``encoder{2,3}d`` feature extractor checkpoint."""
     from semantic_genesis.models import create_model, save_model
+    from semantic_genesis.models.registry import backbone_model
 
-    name = f"encoder{model.spatial_dims}d"
+    family = getattr(model, "backbone_name", "reference")  # the same backbone's encoder role
+    name = f"encoder{model.spatial_dims}d" if family == "reference" else backbone_model(
+        family, "encoder")
     encoder = create_model(
         name, in_channels=model.in_channels, n_classes=0, width=model.width, norm=model.norm
     )

@@ -5,9 +5,9 @@
     print(model.load_report)
 
 Layout: ``blocks`` (LUConv, Down/Up/OutputTransition, the norm factory), ``heads``
-(ClassificationHead), ``unet`` (UNet3D, YNet3D, EncoderClassifier), ``backbone`` (the
-Backbone and Encoder protocols, build_backbone), ``monai_backbones`` (MONAI's BasicUNet as a
-backbone), ``registry`` (register_model, list_models, list_backbones, create_model, load_model),
+(ClassificationHead), ``unet`` (UNet3D, YNet3D, EncoderClassifier), ``backbone`` (the Backbone
+and Encoder protocols), ``monai_backbones`` (MONAI's BasicUNet as a backbone), ``registry``
+(register_model, list_models, list_backbones, build_backbone, create_model, load_model),
 ``weights`` (load_weights, LoadReport), ``keras`` (the official ``.h5`` reader), ``checkpoint``
 (safe read, atomic save, save_model), ``card`` (ModelCard, its fields checked), ``build`` (the
 built-in architectures, guessing them from weights, and the size check made before a network
@@ -29,7 +29,7 @@ from semantic_genesis.models.names import HEADS, NORMS
 _LAZY = {
     "Backbone": "backbone",
     "Encoder": "backbone",
-    "build_backbone": "backbone",
+    "build_backbone": "registry",
     "ContBatchNorm": "blocks",
     "make_norm": "blocks",
     "ModelCard": "card",

@@ -14,8 +14,8 @@ has up to three registry entries, one per role:
   semantics);
 - ``encoder``: encoder + head, no decoder (classification fine-tuning).
 
-:func:`build_backbone` turns a family name into the network pre-training trains; the model card
-records the family (``ModelCard.backbone``), so fine-tuning rebuilds the same one and refuses a
+:func:`~semantic_genesis.models.registry.build_backbone` turns a family name into the network
+pre-training trains; the model card records the family (``ModelCard.backbone``), so fine-tuning rebuilds the same one and refuses a
 checkpoint of another family.
 """
 
@@ -29,7 +29,9 @@ from torch import Tensor, nn
 from semantic_genesis.models.names import REFERENCE, ROLES
 from semantic_genesis.utils.errors import SemgenError
 
-__all__ = ["REFERENCE", "ROLES", "Backbone", "Encoder", "build_backbone", "check_input_size"]
+__all__ = [
+    "REFERENCE", "ROLES", "Backbone", "Encoder", "check_input_size", "parameter_counts",
+]
 
 
 @runtime_checkable
@@ -78,33 +80,18 @@ class Backbone(Encoder, Protocol):
         ...
 
 
-def build_backbone(
-    name: str,
-    width: int,
-    in_channels: int = 1,
-    out_channels: int = 1,
-    norm: str = "batch",
-    n_classes: int = 0,
-    head: str = "torch",
-) -> nn.Module:
-    """The network pre-training trains: family ``name`` with a decoder, and a classification
-    head ``clc_out`` of ``n_classes`` on the bottleneck when ``n_classes > 0``.
-
-    For ``reference`` this is ``create_model("ynet3d" | "unet3d", ...)``, exactly as before.
-    The module's ``model_name`` is the registry name to rebuild it with (the card's
-    ``architecture``), its ``backbone_name`` the family.
-
-    Raises:
-        SemgenError: an unknown family (the message lists the registered ones).
-    """
-    from semantic_genesis.models.registry import backbone_model, create_model
-
-    role = "ynet" if n_classes > 0 else "unet"
-    kwargs = {"width": width, "in_channels": in_channels, "out_channels": out_channels,
-              "norm": norm}
-    if n_classes > 0:
-        kwargs.update(n_classes=n_classes, head=head)
-    return create_model(backbone_model(name, role), **kwargs)
+def parameter_counts(model: nn.Module) -> dict[str, int]:
+    """Trainable parameters per part of an :class:`Encoder` / :class:`Backbone`: ``encoder``,
+    ``decoder``, ``head`` (everything else) and ``total``, split by the key prefixes."""
+    encoder = tuple(model.encoder_prefixes)
+    decoder = tuple(getattr(model, "decoder_prefixes", ()))
+    counts = {"encoder": 0, "decoder": 0, "head": 0, "total": 0}
+    for name, p in model.named_parameters():
+        part = "encoder" if name.startswith(encoder) else (
+            "decoder" if name.startswith(decoder) else "head")
+        counts[part] += p.numel()
+        counts["total"] += p.numel()
+    return counts
 
 
 def check_input_size(

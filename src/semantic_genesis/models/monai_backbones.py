@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import math
 
+import torch
 from monai.networks.nets.basic_unet import BasicUNet
 from torch import Tensor
 
+from semantic_genesis.models.backbone import parameter_counts
 from semantic_genesis.models.blocks import GROUP_NORM_GROUPS
 from semantic_genesis.models.heads import ClassificationHead
 from semantic_genesis.models.names import NORMS
@@ -101,8 +103,7 @@ class BasicUNetBackbone(BasicUNet):
 
     def encode(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
         """``(x4, (x0, x1, x2, x3))``: the bottleneck at 1/16 and the skips, shallow to deep."""
-        bad = [s for s in x.shape[2:] if s % self.size_multiple]
-        if bad:
+        if not torch.jit.is_tracing() and any(s % self.size_multiple for s in x.shape[2:]):
             raise SemgenError(
                 f"input size {tuple(x.shape[2:])}: monai-basicunet needs every size to be a "
                 f"multiple of {self.size_multiple} (four poolings)"
@@ -124,6 +125,10 @@ class BasicUNetBackbone(BasicUNet):
     def encoder_state_dict(self) -> dict[str, Tensor]:
         """The encoder's weights only (``conv_0``, ``down_1`` ... ``down_4``)."""
         return {k: v for k, v in self.state_dict().items() if k.startswith(_ENCODER)}
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Trainable parameters per part: ``encoder``, ``decoder``, ``head``, ``total``."""
+        return parameter_counts(self)
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:  # type: ignore[override]
         bottleneck, skips = self.encode(x)

@@ -152,6 +152,33 @@ def create_model(
     return model
 
 
+def build_backbone(
+    name: str,
+    width: int,
+    in_channels: int = 1,
+    out_channels: int = 1,
+    norm: str = "batch",
+    n_classes: int = 0,
+    head: str = "torch",
+) -> nn.Module:
+    """The network pre-training trains: family ``name`` with a decoder, and a classification
+    head ``clc_out`` of ``n_classes`` on the bottleneck when ``n_classes > 0``.
+
+    For ``reference`` this is ``create_model("ynet3d" | "unet3d", ...)``, exactly as before.
+    The module's ``model_name`` is the registry name to rebuild it with (the card's
+    ``architecture``), its ``backbone_name`` the family.
+
+    Raises:
+        SemgenError: an unknown family (the message lists the registered ones).
+    """
+    role = "ynet" if n_classes > 0 else "unet"
+    kwargs = {"width": width, "in_channels": in_channels, "out_channels": out_channels,
+              "norm": norm}
+    if n_classes > 0:
+        kwargs.update(n_classes=n_classes, head=head)
+    return create_model(backbone_model(name, role), **kwargs)
+
+
 def load_model(
     path: str | Path,
     strict: bool = True,

@@ -83,18 +83,9 @@ class Encoder3D(nn.Module):
 
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters per part: ``encoder``, ``decoder``, ``head``, ``total``."""
-        counts = {"encoder": 0, "decoder": 0, "head": 0, "total": 0}
-        for name, p in self.named_parameters():
-            part = (
-                "encoder"
-                if name.startswith(ENCODER_PREFIXES)
-                else "decoder"
-                if name.startswith(DECODER_PREFIXES)
-                else "head"
-            )
-            counts[part] += p.numel()
-            counts["total"] += p.numel()
-        return counts
+        from semantic_genesis.models.backbone import parameter_counts
+
+        return parameter_counts(self)
 
     def encoder_state_dict(self) -> dict[str, torch.Tensor]:
         """The encoder's weights only (``down_tr*``), e.g. for classification transfer."""
