@@ -147,3 +147,20 @@ def test_prepare_config_file_with_unknown_key_exits_2(tmp_path: Path,
     err = capsys.readouterr().err
     assert err.startswith(f"semgen prepare: error: {cfg}: unknown setting 'classes'")
     assert err.count("\n") == 1
+
+
+def test_config_file_that_is_binary_or_a_folder_is_one_error(tmp_path: Path) -> None:
+    binary = tmp_path / "c.yaml"
+    binary.write_bytes(b"\xff\xfe\x00\x81 not text")
+    with pytest.raises(SemgenError, match="not a text file: a config file is YAML or JSON"):
+        _build(["--config", str(binary)])
+    with pytest.raises(SemgenError, match="is a folder, not a config file"):
+        _build(["--config", str(tmp_path)])
+
+
+def test_exponents_without_a_dot_are_numbers(tmp_path: Path) -> None:
+    """YAML 1.1 reads ``1e-3`` as text; a float setting takes it as the number it means."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("lr: 1e-2\n")
+    assert _build(["--config", str(cfg)]).lr == 0.01
+    assert _build(["--set", "lr=1e-3"]).lr == 0.001

@@ -183,6 +183,11 @@ def _coerce(tp: Any, value: Any) -> Any:
         return Path(value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as text
+        try:
+            return float(value)
+        except ValueError:
+            return value
     return value
 
 
@@ -214,8 +219,12 @@ def read_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
-    except (FileNotFoundError, IsADirectoryError):
+    except FileNotFoundError:
         raise SemgenError(f"{what} not found", path) from None
+    except IsADirectoryError:
+        raise SemgenError(f"is a folder, not a {what}", path) from None
+    except UnicodeDecodeError:
+        raise SemgenError(f"not a text file: a {what} is YAML or JSON", path) from None
     except yaml.YAMLError as exc:
         raise SemgenError(f"not valid YAML/JSON ({exc.__class__.__name__})", path) from None
     return data or {}
