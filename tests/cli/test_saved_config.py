@@ -94,3 +94,13 @@ def test_finetune_reruns_from_its_saved_config(tiny_data: Path, tmp_path: Path) 
     assert len(first) == 2 and first == again
     saved = yaml.safe_load((a / "config.yaml").read_text())
     assert saved == yaml.safe_load((b / "config.yaml").read_text()) and saved["augment"] is False
+
+
+def test_phantoms_rerun_from_their_saved_config(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["phantoms", "--out", str(a), "--n", "2", "--seed", "4", "--shape", "32", "32",
+                 "24", "--nodules", "1", "1", "--negatives", "2", "--workers", "1"]) == 0
+    assert main(["phantoms", "--out", str(b), "--config", str(a / "phantoms-config.yaml")]) == 0
+    for name in ("candidates.csv", "annotations.csv", "patients.csv", "phantoms-config.yaml"):
+        assert (a / name).read_text() == (b / name).read_text(), name
+    assert yaml.safe_load((b / "phantoms-config.yaml").read_text())["seed"] == 4

@@ -1,8 +1,9 @@
 """Generate a synthetic chest-CT cohort with nodules: the built-in data for the demo and tests.
 
 Writes images/<id>.nii.gz (int16 HU), labels/<id>.nii.gz (nodule masks), LUNA16-style
-annotations.csv and candidates.csv (world mm), patients.csv and phantoms.json. Deterministic
-for a seed; a re-run with the same settings keeps the patients already written.
+annotations.csv and candidates.csv (world mm), patients.csv, phantoms.json and
+phantoms-config.yaml (the settings; --config re-runs them). Deterministic for a seed; a re-run
+with the same settings keeps the patients already written.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import sys
 
 from semantic_genesis.cli.options import Option, add_config_options, config_from_args
 
+#: the config of a phantoms folder, as `--config` takes it (phantoms.json holds it too)
+CONFIG_YAML = "phantoms-config.yaml"
 #: PhantomConfig's fields as options; the command line uses every CPU by default
 OPTIONS = {
     "nodules": Option(metavar=("MIN", "MAX")),
@@ -35,13 +38,14 @@ def run(args: argparse.Namespace) -> int:
     """Run ``semgen phantoms``: the config is checked, then ``--out`` claimed, then written."""
     from semantic_genesis.data.phantoms import PhantomConfig, generate_phantoms
     from semantic_genesis.io.manifests import read_csv
-    from semantic_genesis.utils.config import to_dict
+    from semantic_genesis.utils.config import save_config, to_dict
     from semantic_genesis.utils.outdir import claim_output
 
     config = config_from_args(PhantomConfig, args, OPTIONS)
     with claim_output(args.out, "phantoms", legacy=("phantoms.json", "patients.csv"),
                       settings=to_dict(config)):
         generate_phantoms(args.out, config)
+        save_config(config, os.path.join(args.out, CONFIG_YAML))  # what --config re-runs
     n_nod = len(read_csv(os.path.join(args.out, "annotations.csv"), []))
     n_cand = len(read_csv(os.path.join(args.out, "candidates.csv"), []))
     shape = "x".join(map(str, config.grid_shape()))
