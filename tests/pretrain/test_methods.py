@@ -191,3 +191,33 @@ def test_a_run_uses_the_methods_own_figures_and_curves(
     aux = ckpt["aux_state_dict"]  # the rotation head, named; clc_out is in the backbone
     assert all(k.startswith("rotation.") for k in aux) and aux["rotation.fc1.weight"].shape[0] == 8
     assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_a_term_that_is_not_a_scalar_and_a_bad_perturbation_are_named() -> None:
+    from semantic_genesis.pretrain.methods import Method, Term
+
+    class Vector(Method):
+        name = "vector"
+        terms = (Term("v", lambda outputs, batch: outputs["x"].flatten()),)
+
+    config = PretrainConfig()
+    x = torch.ones(2, 3)
+    with pytest.raises(SemgenError, match="method vector: v must return a scalar tensor"):
+        MethodLoss(Vector(), config)({"x": x}, Batch(x, x, x))
+    with pytest.raises(SemgenError, match=r"must return \(input, target, extra labels\)"):
+        _perturbed(x)
+
+
+def test_resume_accepts_the_same_method_by_name_or_by_flags(
+    engine_patterns: Path, tmp_path: Path
+) -> None:
+    """A run started as --pretext genesis --no-semantic resumes as --method models-genesis;
+    another method is refused."""
+    quick = {"width": 4, "batch_size": 6, "multires": False, "figures": False}
+    pretrain(engine_patterns, tmp_path, PretrainConfig(**quick, semantic=False, epochs=1))
+    result = pretrain(engine_patterns, tmp_path, PretrainConfig(
+        **quick, method="models-genesis", epochs=2, resume=True))
+    assert result.epochs_run == 2
+    with pytest.raises(SemgenError, match="different settings"):
+        pretrain(engine_patterns, tmp_path, PretrainConfig(
+            **quick, method="inpainting", epochs=3, resume=True))

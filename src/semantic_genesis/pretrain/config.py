@@ -187,6 +187,9 @@ def resolve_method(config: PretrainConfig) -> Method:
                           "'cohort'); this version trains on discovered patterns only")
     if not method.terms:
         raise SemgenError(f"method {spec} has no loss term: it leaves nothing to learn")
+    if "restoration" in method.heads:
+        raise SemgenError(f"method {spec}: a head may not be called 'restoration' (the "
+                          "decoder's output)")
     names = {f.name for f in fields(PretrainConfig)}
     for term in method.terms:
         if isinstance(term.weight, str) and term.weight not in names:

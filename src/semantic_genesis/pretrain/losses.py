@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from semantic_genesis.pretrain.methods import Batch, Method
+from semantic_genesis.utils.errors import SemgenError
 
 
 class MethodLoss(torch.nn.Module):
@@ -29,16 +30,25 @@ class MethodLoss(torch.nn.Module):
             for t in self.terms
         ]
         self.names = method.metric_names()
+        self.method = method.name
 
     def forward(self, outputs: dict[str, Tensor], batch: Batch) -> tuple[Tensor, Tensor]:
         """Loss (with grad) and ``stats`` (no grad, float32)."""
         total = next(iter(outputs.values())).new_zeros((), dtype=torch.float32)
         values = []
         for term, weight in zip(self.terms, self.weights, strict=True):
-            value = term.fn(outputs, batch)
+            value = self._scalar(term.name, term.fn(outputs, batch))
             total = total + weight * value
             values.append(value)
             if term.metric is not None:
-                values.append(term.metric.fn(outputs, batch))
+                values.append(self._scalar(term.metric.name, term.metric.fn(outputs, batch)))
         stats = torch.stack([total, *(v.float() for v in values)]).detach()
         return total, stats
+
+    def _scalar(self, name: str, value: Any) -> Tensor:
+        """``value`` if it is a one-element tensor (a method's own term may not be)."""
+        if not isinstance(value, Tensor) or value.numel() != 1:
+            shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise SemgenError(f"method {self.method}: {name} must return a scalar tensor, "
+                              f"got {shape}")
+        return value.reshape(())

@@ -25,12 +25,15 @@ import math
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from semantic_genesis.pretrain.config import (
+    PRETEXT_METHODS,
     RESUMABLE_CHANGES,
     PretrainConfig,
     PretrainResult,
+    method_spec,
     resolve_method,
 )
 from semantic_genesis.pretrain.data import PatternsInfo, check_patterns
@@ -211,7 +214,10 @@ def _resume(trainer: Trainer, last: Path, config: PretrainConfig) -> None:
             last,
         )
     stored, now = ckpt.get("config", {}), to_dict(config)
-    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and stored.get(k) != now[k])
+    free = set(RESUMABLE_CHANGES)
+    if _same_method(stored, config):  # e.g. --method semantic-genesis for --pretext genesis
+        free |= {"method", "pretext", "semantic"}
+    changed = sorted(k for k in now if k not in free and stored.get(k) != now[k])
     if changed:
         detail = ", ".join(f"{k}: {stored.get(k)!r} -> {now[k]!r}" for k in changed[:4])
         raise SemgenError(
@@ -221,6 +227,13 @@ def _resume(trainer: Trainer, last: Path, config: PretrainConfig) -> None:
         )
     trainer.load(ckpt)
     say(f"resuming after epoch {trainer.start_epoch} from {last}")
+
+
+def _same_method(stored: dict[str, Any], config: PretrainConfig) -> bool:
+    """True when a stored config names the same method as ``config``, by flags or by name."""
+    old = SimpleNamespace(method=stored.get("method"), pretext=stored.get("pretext", "genesis"),
+                          semantic=stored.get("semantic", True))
+    return old.pretext in PRETEXT_METHODS and method_spec(old) == method_spec(config)
 
 
 def _card(trainer: Trainer, info: PatternsInfo, method: Method, epoch: int) -> dict[str, Any]:

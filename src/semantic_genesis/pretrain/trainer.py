@@ -351,10 +351,13 @@ def _perturbation(method: Method, config: PretrainConfig) -> Any:
 
 def _perturbed(result: Any) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """``(input, target, extra labels)`` from a preset's ``Perturbed`` or a method's tuple."""
-    if isinstance(result, tuple):
-        x, target, extra = result
-        return x, target, extra
-    return result.input, result.target, result.aux
+    if hasattr(result, "input") and hasattr(result, "aux"):
+        return result.input, result.target, result.aux
+    if not (isinstance(result, tuple) and len(result) == 3
+            and isinstance(result[0], torch.Tensor)):
+        raise SemgenError("the method's perturbation must return (input, target, extra labels) "
+                          f"with a tensor input, got {type(result).__name__}")
+    return result
 
 
 def _aux_state(state: dict[str, Any], net: Any) -> dict[str, Any]:

@@ -108,6 +108,8 @@ def _import(where: str) -> Any:
 def _from_path(spec: str) -> Any:
     """``module:Name`` or ``file.py:Name`` -> the object ``Name``."""
     where, _, attr = spec.rpartition(":")
+    if not where or not attr.isidentifier():
+        raise SemgenError(f"--method {spec}: expected module:Name or FILE.py:Name")
     try:
         module = _import(where)
     except SemgenError:

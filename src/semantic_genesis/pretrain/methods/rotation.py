@@ -61,3 +61,10 @@ class RotationPrediction(Method):
              metric=Metric("rot_acc", rotation_accuracy, "rotation accuracy")),
     )
     figures = ("curves", "restorations")
+
+    def with_preset(self, preset: str) -> Method:
+        """Refused: the rotation index comes from this method's own preset."""
+        from semantic_genesis.utils.errors import SemgenError
+
+        raise SemgenError(f"--preset {preset}: rotation predicts the rotation its own preset "
+                          "applies; it takes no other preset")
