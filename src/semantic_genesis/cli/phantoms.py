@@ -21,7 +21,8 @@ OPTIONS = {
     "nodules": Option(metavar=("MIN", "MAX")),
     "nodule_diameter_mm": Option(metavar=("MIN", "MAX")),
     "noise_hu": Option(metavar=("MIN", "MAX")),
-    "workers": Option(default=os.cpu_count() or 1, help="processes (one per CPU by default)"),
+    "workers": Option(default=os.cpu_count() or 1, show_default=False,
+                      help="processes (default: one per CPU)"),
 }
 
 
