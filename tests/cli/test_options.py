@@ -164,3 +164,18 @@ def test_exponents_without_a_dot_are_numbers(tmp_path: Path) -> None:
     cfg.write_text("lr: 1e-2\n")
     assert _build(["--config", str(cfg)]).lr == 0.01
     assert _build(["--set", "lr=1e-3"]).lr == 0.001
+
+
+def test_a_positional_field_and_a_help_group() -> None:
+    parser = argparse.ArgumentParser(prog="t")
+    options = {"init": Option(positional=True, metavar="CKPT"),
+               "lr": Option(group="optimisation")}
+    add_config_options(parser, _Cfg, options)
+    add_file_options(parser)
+    assert config_from_args(_Cfg, parser.parse_args(["w.pt", "--lr", "0.5"]), options) == _Cfg(
+        init="w.pt", lr=0.5)
+    assert config_from_args(_Cfg, parser.parse_args([]), options) == _Cfg()
+    text = parser.format_help()
+    assert "optimisation:\n  --lr LR" in text and "CKPT" in text
+    with pytest.raises(ValueError, match="unknown fields of _Cfg"):
+        add_config_options(argparse.ArgumentParser(), _Cfg, {"nope": Option()})

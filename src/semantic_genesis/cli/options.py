@@ -115,8 +115,6 @@ def _argument(f: dataclasses.Field, tp: Any, option: Option, default: Any) -> di
             kw["choices"] = [c for c in choices if c is not None]
         elif option.metavar:
             kw["metavar"] = option.metavar
-    if option.metavar and "metavar" not in kw and not choices:
-        kw["metavar"] = option.metavar
     return kw
 
 
@@ -144,7 +142,8 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type,
                 groups[option.group] = parser.add_argument_group(option.group)
             target = groups[option.group]
         if option.positional:
-            target.add_argument(f.name, nargs="?", **kw)
+            kw.setdefault("nargs", "?")  # optional: a --config file may give it
+            target.add_argument(f.name, **kw)
         else:
             target.add_argument(option.flag or "--" + f.name.replace("_", "-"), dest=f.name, **kw)
 
