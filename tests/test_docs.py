@@ -29,8 +29,9 @@ _CHAIN = re.compile(
     r"(?:\s*(?:[-–]\s*§?|[,/]\s*§|and\s*§|item\s*)\s?\d+(?:\.\d+)?)*)"
 )
 _NUMBER = re.compile(r"(item\s*)?§?\s?(\d+(?:\.\d+)?)")
-#: a design.md section cited by name: design.md, "Name"  or  (design.md, name)
-_NAMED = re.compile(r"design\.md,\s*(?:\"([^\"]+)\"|([a-z][a-z ]+)\))")
+#: a design.md section cited by name: design.md, "Name", [design.md](design.md), "Name" or
+#: (design.md, name)
+_NAMED = re.compile(r"design\.md\)?,\s*(?:\"([^\"]+)\"|([a-z][a-z ]+)\))")
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 _DOCS_PATH = re.compile(r"\bdocs/[\w./-]*\w")
 
@@ -167,12 +168,12 @@ def test_a_bogus_citation_is_reported():
 def test_the_parser_reads_every_citation_form():
     text = ("(method.md §2.1-2.2) method.md §1-§2 §3.1/§3.2 method.md §6, §12.6 "
             "method.md §9 item 18 (docs/design.md, method.md §2.5) design.md §3 "
-            "(design.md, file contracts)")
+            "(design.md, file contracts) [design.md](design.md), \"Output folders\"")
     got = [(c.doc, c.section) for c in find_citations(text, "x")]
     assert got == [
         (METHOD, "2.1"), (METHOD, "2.2"), (METHOD, "1"), (METHOD, "2"), (METHOD, "3.1"),
         (METHOD, "3.2"), (METHOD, "6"), (METHOD, "12.6"), (METHOD, "9"), (METHOD, "9.18"),
-        (METHOD, "2.5"), (DESIGN, "3"), (DESIGN, "file contracts")]
+        (METHOD, "2.5"), (DESIGN, "3"), (DESIGN, "file contracts"), (DESIGN, "Output folders")]
 
 
 def test_numbered_items_count_only_directly_under_their_section():
