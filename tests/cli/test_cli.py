@@ -129,3 +129,14 @@ def test_architecture_options_say_the_card_decides(verb: str) -> None:
     text = " ".join(sub.choices[verb].format_help().split())
     assert "base channels (default: the card's) --in-channels" in text
     assert "the card's) (default: None)" not in text
+
+
+def test_help_and_light_verbs_do_not_import_torch() -> None:
+    """Only the chosen verb's options are built: its config may import torch, others' not."""
+    check = ("import sys; from semantic_genesis.cli import main\n"
+             "for argv in (['--help'], ['prepare', '--help'], ['phantoms', '--help']):\n"
+             "    try: main(argv)\n"
+             "    except SystemExit: pass\n"
+             "sys.stderr.write(str('torch' in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert done.stderr.strip().splitlines()[-1] == "False"

@@ -39,8 +39,10 @@ def _command_module(verb: str):
     return importlib.import_module(f"semantic_genesis.cli.{verb}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full `semgen` parser with every verb's arguments."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full `semgen` parser with every verb's arguments; with ``only``, just that verb's
+    (its options come from its config, whose package may import torch: `semgen --help` and
+    the other verbs should not pay for it); ``only=""`` lists the verbs without options."""
     parser = argparse.ArgumentParser(
         prog="semgen",
         description="Semantic Genesis (Haghighi et al., MICCAI 2020): self-supervised 3D "
@@ -49,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"semantic-genesis {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for verb, help_text in COMMANDS.items():
+        if only is not None and verb != only:
+            sub.add_parser(verb, help=help_text)
+            continue
         module = _command_module(verb)
         p = sub.add_parser(verb, help=help_text, description=(module.__doc__ or help_text).strip(),
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -75,7 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     keep_freed_memory()
     warnings.formatwarning = _one_line_warning
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(verb if verb in COMMANDS else "")  # no verb: the verb list only
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
