@@ -179,3 +179,20 @@ def test_a_positional_field_and_a_help_group() -> None:
     assert "optimisation:\n  --lr LR" in text and "CKPT" in text
     with pytest.raises(ValueError, match="unknown fields of _Cfg"):
         add_config_options(argparse.ArgumentParser(), _Cfg, {"nope": Option()})
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["benchmark-targets", "--set", "colour=1"], "--set colour=1: unknown setting 'colour' for "
+                                                 "BenchmarkConfig"),
+    (["benchmark-targets", "--set", "processes=-1"], "BenchmarkConfig.processes = -1: must be at "
+                                                     "least 0"),
+    (["benchmark-targets", "--set", "seeds=[0, 0]"], "command line: seeds = [0, 0]"),
+    (["benchmark-targets", "--config", "other.yaml"], "two configs given"),
+    ([], "name the benchmark config: CONFIG.yaml or --config FILE"),
+])
+def test_benchmark_config_and_set_errors_are_one_line(
+        argv: list[str], words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["benchmark", *argv, "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+    assert not (tmp_path / "b").exists()

@@ -43,6 +43,11 @@ def test_prepare_reruns_from_its_saved_config(tmp_path: Path) -> None:
     for r in ra:
         va, vb = np.load(a / r.file), np.load(b / r.file)
         assert va.dtype == np.float32 and np.array_equal(va, vb)
+    c = tmp_path / "c"  # the file, then an option, then --set: the later wins
+    assert main(["prepare", str(scans), "--out", str(c), "--config", str(a / "prepare-config.yaml"),
+                 "--seed", "8", "--set", "dtype=float16", "--set", "seed=9"]) == 0
+    got = yaml.safe_load((c / "prepare-config.yaml").read_text())
+    assert got == {**saved[0], "seed": 9, "dtype": "float16"}
 
 
 def test_discover_reruns_from_its_saved_config(tmp_path: Path) -> None:
