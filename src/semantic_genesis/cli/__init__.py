@@ -39,6 +39,15 @@ def _command_module(verb: str):
     return importlib.import_module(f"semantic_genesis.cli.{verb}")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default, except "None" and a switch's "False" (nothing to say)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The full `semgen` parser with every verb's arguments; with ``only``, just that verb's
     (its options come from its config, whose package may import torch: `semgen --help` and
@@ -56,7 +65,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             continue
         module = _command_module(verb)
         p = sub.add_parser(verb, help=help_text, description=(module.__doc__ or help_text).strip(),
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=_HelpFormatter)
         module.add_arguments(p)
         add_file_options(p)
         p.set_defaults(_run=module.run)
