@@ -22,34 +22,21 @@ from semantic_genesis.pretrain.config import PretrainConfig
 from semantic_genesis.pretrain.methods import known_methods
 
 _M, _A, _O, _S, _R = "method", "model", "optimisation", "speed", "run folder"
-#: where PretrainConfig's fields appear in the help, and the few that need other words here
+#: where PretrainConfig's fields appear in the help (their words are the fields' own)
 OPTIONS: dict[str, Option] = {
-    "pretext": Option(group=_M, help="restoration pretext (genesis = Models Genesis "
-                      "perturbations), rotation, or none (self-classification only)"),
-    "semantic": Option(group=_M),
-    "preset": Option(group=_M, help="perturbation preset (default: sg with semantics, mg for "
-                     "Models Genesis, else the pretext's name)"),
-    "lambda_rec": Option(group=_M),
-    "lambda_cls": Option(group=_M),
-    "warp_target": Option(group=_M, help="apply the elastic warp to the target too "
-                          "(reference: input only)"),
-    "multires": Option(group=_M, help="add two multi-resolution crops per training instance "
-                       "(method.md §2.5); --no-multires trains on the base crops only"),
+    **{name: Option(group=_M) for name in ("pretext", "semantic", "preset", "lambda_rec",
+                                           "lambda_cls", "warp_target", "multires")},
     **{name: Option(group=_A) for name in ("backbone", "width", "norm", "head", "init")},
     **{name: Option(group=_O) for name in ("epochs", "batch_size", "accumulate", "lr",
                                            "lr_step", "lr_gamma", "patience", "min_delta",
                                            "seed")},
-    "amp": Option(group=_S, help="autocast precision (auto = bf16 on GPU, none on CPU)"),
-    **{name: Option(group=_S) for name in ("compile", "channels_last", "workers", "device")},
-    "fast_decoder": Option(group=_S, help="on CPU, compute each decoder up-sampling + first "
-                           "convolution as one sub-pixel convolution (same function, fewer "
-                           "operations)"),
+    **{name: Option(group=_S) for name in ("amp", "compile", "channels_last", "fast_decoder",
+                                           "workers", "device")},
+    "figures": Option(group=_R),
     "resume": Option(group=_R, help="continue RUN from checkpoints/last.pt (never taken from a "
                      "--config file)"),
     "overwrite": Option(group=_R, help="replace an existing run in RUN (never taken from a "
                         "--config file)"),
-    "figures": Option(group=_R, help="draw curves.png and restorations.png every epoch "
-                      "(--no-figures skips them)"),
 }
 #: how a run was started, not what it trains: a saved config re-runs without them
 RUN_FOLDER_FIELDS = ("resume", "overwrite")

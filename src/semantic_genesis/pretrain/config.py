@@ -80,9 +80,13 @@ class PretrainConfig:
     method: str | None = setting(
         None, help="pre-training method: NAME, NAME+semantics, module:Name or file.py:Name "
         "(None = the one --pretext/--semantic name)")
-    pretext: str = setting("genesis", choices=PRETEXTS, help="the restoration/rotation pretext")
+    pretext: str = setting("genesis", choices=PRETEXTS, help=(
+        "restoration pretext (genesis = Models Genesis perturbations), rotation, or none "
+        "(self-classification only)"))
     semantic: bool = setting(True, help="add self-classification of the discovered classes")
-    preset: str | None = setting(None, help="perturbation preset; None = the pretext's default")
+    preset: str | None = setting(None, help=(
+        "perturbation preset (default: sg with semantics, mg for Models Genesis, else the "
+        "pretext's name)"))
     lambda_rec: float = setting(1.0, ge=0, help="weight of the restoration MSE (or rotation CE)")
     lambda_cls: float = setting(0.01, ge=0, help="weight of the pseudo-class cross-entropy")
     backbone: str = setting(
@@ -99,17 +103,24 @@ class PretrainConfig:
     lr_gamma: float = setting(0.5, gt=0, le=1, help="StepLR factor, in (0, 1]")
     patience: int = setting(50, ge=1, help="epochs without validation improvement to stop")
     min_delta: float = setting(0.0, ge=0, help="smallest decrease that counts as improvement")
-    amp: str = setting("auto", choices=AMP_MODES, help="auto = bf16 on GPU, none on CPU")
+    amp: str = setting("auto", choices=AMP_MODES, help=(
+        "autocast precision (auto = bf16 on GPU, none on CPU)"))
     compile: bool = setting(False, help="torch.compile the model")
     channels_last: bool = setting(True, help="torch.channels_last_3d for model and inputs")
-    fast_decoder: bool = setting(True, help="on CPU, decoder up-sampling as sub-pixel GEMMs")
+    fast_decoder: bool = setting(True, help=(
+        "on CPU, compute each decoder up-sampling + first convolution as one sub-pixel "
+        "convolution (same function, fewer operations)"))
     workers: int = setting(0, ge=0, help="DataLoader worker processes")
-    multires: bool = setting(True, help="multi-resolution training crops (method.md §2.5)")
-    warp_target: bool = setting(False, help="warp the target with the input (reference: no)")
+    multires: bool = setting(True, help=(
+        "add two multi-resolution crops per training instance (method.md §2.5); off: the base "
+        "crops only"))
+    warp_target: bool = setting(False, help=(
+        "apply the elastic warp to the target too (reference: input only)"))
     init: str | None = setting(None, help="initialise the backbone from this checkpoint")
     seed: int = setting(0, ge=0, le=MAX_SEED, help="seed of every random draw")
     device: str = setting("auto", help=DEVICE_CHOICES)
-    figures: bool = setting(True, help="curves.png and restorations.png every epoch")
+    figures: bool = setting(True, help=(
+        "draw curves.png and restorations.png every epoch"))
     resume: bool = setting(False, help="continue from out/checkpoints/last.pt")
     overwrite: bool = setting(False, help="replace an existing run folder's outputs")
 
