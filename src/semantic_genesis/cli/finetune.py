@@ -26,33 +26,10 @@ RUN_FILES = ("metrics.json", "config.yaml", "model.pt", "predictions.csv", "pred
 LAST_PT = Path("checkpoints") / "last.pt"
 
 
-#: FinetuneConfig's fields as options; the help of a field whose None means "the recipe's" or
-#: "the checkpoint's" says so in command-line words
+#: FinetuneConfig's fields as options (their words are the fields' own), but for these two
 OPTIONS = {
     "task": Option(help="classify candidates (AUC) or segment volumes (IoU, Dice); required "
                    "unless a --config file sets it", show_default=False),
-    "init": Option(help="'scratch' or a checkpoint (.pt of ours, official SG/MG, .h5); checked "
-                   "first"),
-    "recipe": Option(help="ncc, ncs, lcs, bms or ecc (default: ncc for classify, ncs for "
-                     "segment)"),
-    "label_fraction": Option(help="fraction of the training labels to use: candidates "
-                             "(classify) or cases (segment)"),
-    "width": Option(help="base channels (default: the checkpoint's; 32 for scratch)"),
-    "norm": Option(help="normalisation layers (default: the checkpoint's)"),
-    "backbone": Option(help="network family: reference or monai-basicunet (default: the "
-                       "checkpoint's; reference for scratch); a checkpoint of another family "
-                       "is refused"),
-    "lr": Option(help="learning rate (default: the recipe's)"),
-    "patience": Option(help="early-stopping patience in epochs (default: the recipe's)"),
-    "batch_size": Option(help="batch size (default: the recipe's)"),
-    "patch": Option(help="training patch, multiples of 8 (default: the recipe's)"),
-    "steps_per_epoch": Option(help="batches per epoch (default: one pass over the balanced "
-                              "training set / 8 patches per training case)"),
-    "freeze_encoder": Option(help="keep the (pre-trained) encoder fixed; train the rest"),
-    "modality": Option(help="intensity normalisation (a built-in --target sets its own)"),
-    "inference_patch": Option(help="sliding window at test time (default: the patch)"),
-    "candidates": Option(help="classification: the candidates file in the data folder"),
-    "cache_dir": Option(help="folder of the normalised volumes (default: OUT/cache)"),
     "resume": Option(help="continue the killed run in --out from its checkpoints/last.pt, "
                      "exactly (give the same options; never taken from a --config file)"),
 }

@@ -22,35 +22,46 @@ class FinetuneConfig:
     checked on construction, so the CLI, YAML files and the Python API are refused alike.
     """
 
-    task: str = setting("classify", choices=TASKS, help="classify or segment")
-    init: str = setting("scratch", help="'scratch' or the path of a checkpoint")
-    recipe: str = setting("", help="ncc, ncs, lcs, bms or ecc; empty: ncc / ncs by task")
+    task: str = setting("classify", choices=TASKS, help=(
+        "classify candidates (AUC) or segment volumes (IoU, Dice)"))
+    init: str = setting("scratch", help=(
+        "'scratch' or a checkpoint (.pt of ours, official SG/MG, .h5); checked first"))
+    recipe: str = setting("", help=(
+        "ncc, ncs, lcs, bms or ecc (default: ncc for classify, ncs for segment)"))
     epochs: int = setting(100, ge=1, help="the most epochs; early stopping usually ends sooner")
     label_fraction: float = setting(
-        1.0, gt=0, le=1, help="of the training candidates (classify) / cases (segment)")
+        1.0, gt=0, le=1, help="fraction of the training labels to use: candidates (classify) or "
+        "cases (segment)")
     seed: int = setting(0, ge=0, help="training randomness and the label subset")
     split_seed: int = setting(
         0, ge=0, help="the random train/val/test split (fixed across a benchmark's seeds)")
     val_fraction: float = setting(0.2, ge=0, lt=1, help="share of cases for validation")
     test_fraction: float = setting(0.2, gt=0, lt=1, help="share of cases for the test")
-    width: int | None = setting(None, ge=1, help="None: the checkpoint's (32 for scratch)")
-    norm: str | None = setting(None, choices=(None, *NORMS), help="None: the checkpoint's")
+    width: int | None = setting(None, ge=1, help=(
+        "base channels (default: the checkpoint's; 32 for scratch)"))
+    norm: str | None = setting(None, choices=(None, *NORMS), help=(
+        "normalisation layers (default: the checkpoint's)"))
     backbone: str | None = setting(
-        None, help="network family (reference, monai-basicunet); None: the checkpoint's, "
-        "reference for scratch")
-    lr: float | None = setting(None, gt=0, help="None: the recipe's learning rate")
-    patience: int | None = setting(None, ge=1, help="None: the recipe's early-stopping patience")
-    batch_size: int | None = setting(None, ge=1, help="None: the recipe's batch size")
-    patch: tuple[int, int, int] | None = setting(None, ge=8, help="None: the recipe's patch")
+        None, help="network family: reference or monai-basicunet (default: the checkpoint's; "
+        "reference for scratch); a checkpoint of another family is refused")
+    lr: float | None = setting(None, gt=0, help="learning rate (default: the recipe's)")
+    patience: int | None = setting(None, ge=1, help=(
+        "early-stopping patience in epochs (default: the recipe's)"))
+    batch_size: int | None = setting(None, ge=1, help="batch size (default: the recipe's)")
+    patch: tuple[int, int, int] | None = setting(None, ge=8, help=(
+        "training patch, multiples of 8 (default: the recipe's)"))
     steps_per_epoch: int | None = setting(
-        None, ge=1, help="None: one pass over the balanced training set / 8 patches per case")
-    freeze_encoder: bool = setting(False, help="train the decoder/head only")
+        None, ge=1, help="batches per epoch (default: one pass over the balanced training set / "
+        "8 patches per training case)")
+    freeze_encoder: bool = setting(False, help=(
+        "keep the (pre-trained) encoder fixed; train the rest"))
     linear_probe: bool = setting(False, help="train only a linear layer on the frozen network")
     augment: bool = setting(True, help="random flips of training cubes and patches")
     modality: str = setting(
-        "auto", choices=("auto", "ct", "mr"), help="intensity normalisation (io)")
+        "auto", choices=("auto", "ct", "mr"), help="intensity normalisation (a built-in target sets its own)")
     window: tuple[float, float] = setting((-1000.0, 1000.0), help="CT HU window")
-    candidates: str = setting("candidates.csv", help="classification: in the data folder")
+    candidates: str = setting("candidates.csv", help=(
+        "classification: the candidates file in the data folder"))
     negatives_per_positive: float = setting(
         20.0, ge=0, help="cap of negatives per positive in each split; 0 keeps all")
     foreground_probability: float = setting(
@@ -58,10 +69,11 @@ class FinetuneConfig:
     val_patches_per_case: int = setting(8, ge=1, help="segmentation: fixed validation patches")
     overlap: float = setting(0.25, ge=0, lt=1, help="sliding-window overlap at test time")
     inference_patch: tuple[int, int, int] | None = setting(
-        None, ge=8, help="sliding window at test time; None: the patch")
+        None, ge=8, help="sliding window at test time (default: the patch)")
     n_labels: int = setting(0, ge=0, help="segmentation labels incl. background; 0: from data")
     device: str = setting("auto", help="auto, cpu, cuda, cuda:N or mps")
-    cache_dir: str = setting("", help="normalised volumes; empty: <out>/cache")
+    cache_dir: str = setting("", help=(
+        "folder of the normalised volumes (default: OUT/cache)"))
     save_predictions: bool = setting(True, help="write predictions.csv / predictions/")
     resume: bool = setting(
         False, help="continue the killed run in the output folder from checkpoints/last.pt")
