@@ -15,11 +15,9 @@ import argparse
 
 from semantic_genesis.cli.options import Option, add_config_options, given_settings
 
-#: BenchmarkConfig's simple fields as options (its lists and mappings: the file or --set)
-OPTIONS = {
-    "processes": Option(help="cells run at once, each in its own process (0 = one per CPU core "
-                        "without a GPU, else 1)"),
-}
+#: BenchmarkConfig's simple fields become options, in the fields' own words (its lists and
+#: mappings: the file or --set)
+OPTIONS: dict[str, Option] = {}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
