@@ -151,7 +151,7 @@ def test_cli_reports_a_disk_fault_in_one_line(tmp_path: Path, monkeypatch, capsy
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.npy"))
 
     parser = cli.build_parser()
-    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    monkeypatch.setattr(cli, "build_parser", lambda only=None: parser)
     parser._subparsers._group_actions[0].choices["info"].set_defaults(_run=full)
     assert cli.main(["info", "ckpt.pt"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -161,7 +161,7 @@ def test_cli_reports_a_disk_fault_in_one_line(tmp_path: Path, monkeypatch, capsy
 _PRINTS = textwrap.dedent("""
     from semantic_genesis import cli
     parser = cli.build_parser()
-    cli.build_parser = lambda: parser
+    cli.build_parser = lambda only=None: parser
     def chatty(args):
         for i in range(200000):
             print("line", i)
