@@ -194,3 +194,23 @@ def test_tensorboard_columns_and_extras_follow_a_resumed_run(tmp_path: Path) -> 
     for name in (BEST, LAST):
         ckpt = torch.load(tmp_path / CHECKPOINTS / name, weights_only=True)
         assert ckpt["method"] == "toy" and ckpt["note"] == f"after {ckpt['epoch']}"
+
+
+def test_terms_a_run_lacks_stay_empty_and_the_last_weights_can_be_kept(tmp_path: Path) -> None:
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    val = iter([0.5, 0.9])
+    seen: list[tuple[int, bool]] = []
+
+    def step(epoch: int) -> dict[str, float | None]:
+        with torch.no_grad():
+            model.weight.add_(1.0)
+        return {"loss": 1.0, "ce": None}
+
+    loop = Loop(model, opt, None, epochs=2, patience=5, out_dir=tmp_path, restore_best=False,
+                after_epoch=lambda row, improved: seen.append((row["epoch"], improved)))
+    loop.run(step, lambda: {"loss": next(val)})
+    assert seen == [(1, True), (2, False)]
+    best = torch.load(tmp_path / CHECKPOINTS / BEST, weights_only=True)["state_dict"]
+    assert torch.equal(model.weight, best["weight"] + 1.0)  # the last epoch's, not the best's
+    assert [r["train_ce"] for r in _rows(tmp_path)] == ["", ""]

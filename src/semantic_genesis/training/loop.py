@@ -93,6 +93,9 @@ class Loop:
         columns: metrics.csv's first columns (others follow in row order).
         tensorboard: also log each row to ``<out_dir>/tensorboard`` (a resumed run drops the
             events a killed epoch logged).
+        after_epoch: called with (row, improved) once the epoch's files are written (figures,
+            a summary line).
+        restore_best: end holding the best epoch's weights (else the last epoch's).
         desc: the progress bar's label.
     """
 
@@ -111,6 +114,8 @@ class Loop:
     extras: Callable[[int], dict[str, Any]] | None = None
     columns: tuple[str, ...] = ()
     tensorboard: bool = False
+    after_epoch: Callable[[dict[str, Any], bool], None] | None = None
+    restore_best: bool = True
     desc: str = "train"
     early: EarlyStopping = field(init=False)
     history: list[dict[str, Any]] = field(init=False, default_factory=list)
@@ -143,6 +148,8 @@ class Loop:
                 self._save(epoch, row, improved)
                 if board is not None:
                     log_row(board, row)
+                if self.after_epoch is not None:
+                    self.after_epoch(row, improved)
                 bar.set_postfix(loss=f"{row['train_loss']:.4f}", best=self.early.best_epoch,
                                 **({"val": f"{row['val_loss']:.4f}"} if "val_loss" in row else {}))
                 stopped = self.early.should_stop
@@ -150,7 +157,8 @@ class Loop:
             bar.close()
             if board is not None:
                 board.close()
-        self._restore_best()
+        if self.restore_best:
+            self._restore_best()
         return LoopResult(len(self.history), self.early.best_epoch, self.early.best_loss,
                           stopped, list(self.history), done)
 
@@ -160,9 +168,9 @@ class Loop:
     def _epoch(self, epoch: int, step_fn: StepFn, eval_fn: EvalFn) -> tuple[dict[str, Any], bool]:
         """Train, validate, step the schedule and early stopping; return (row, improved)."""
         start = time.perf_counter()
-        train = {k: float(v) for k, v in step_fn(epoch).items()}
+        train = _floats(step_fn(epoch))
         evaluated = eval_fn()
-        val = None if evaluated is None else {k: float(v) for k, v in evaluated.items()}
+        val = None if evaluated is None else _floats(evaluated)
         for name, stats in (("training loss", train), ("validation loss", val)):
             if stats is not None and not math.isfinite(stats["loss"]):
                 raise NonFiniteMetric(name, stats["loss"], epoch)
@@ -294,6 +302,11 @@ def check_same_settings(stored: Mapping[str, Any], now: Mapping[str, Any],
         detail = ", ".join(f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in changed[:4])
         raise SemgenError(f"cannot resume with different settings ({detail}); resume with the "
                           "run's own settings or start a new run", path)
+
+
+def _floats(stats: Mapping[str, float | None]) -> dict[str, float | None]:
+    """An epoch's means as floats; None stays None (a term the run does not have)."""
+    return {k: None if v is None else float(v) for k, v in stats.items()}
 
 
 def log_row(writer: Any, row: dict[str, Any]) -> None:
