@@ -1,9 +1,9 @@
 """The model card stored in every checkpoint we write (docs/design.md, "file contracts").
 
-It says what the weights are (architecture and backbone family, width, channels, classes, head, normalisation), what
-they expect as input (patch size, spacing, intensity window, modality) and how they were made
-(pretext, semantic add-on, data fingerprint, package version), so a checkpoint can be rebuilt
-with ``create_model(**card.model_kwargs())`` without guessing.
+It says what the weights are (architecture, backbone family, width, channels, classes, head,
+normalisation), what they expect as input (patch size, spacing, intensity window, modality) and
+how they were made (pretext, semantic add-on, data fingerprint, package version), so a
+checkpoint can be rebuilt with ``create_model(**card.model_kwargs())`` without guessing.
 """
 
 from __future__ import annotations
