@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from semantic_genesis.training import Loop, NonFiniteMetric
+from semantic_genesis.training import Loop, NonFiniteMetric, capture_rng
 from semantic_genesis.training.loop import BEST, CHECKPOINTS, LAST, METRICS_CSV
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.seed import derive_rng, seed_everything
@@ -214,3 +214,35 @@ def test_terms_a_run_lacks_stay_empty_and_the_last_weights_can_be_kept(tmp_path:
     best = torch.load(tmp_path / CHECKPOINTS / BEST, weights_only=True)["state_dict"]
     assert torch.equal(model.weight, best["weight"] + 1.0)  # the last epoch's, not the best's
     assert [r["train_ce"] for r in _rows(tmp_path)] == ["", ""]
+
+
+def test_under_ddp_only_the_main_process_writes_and_each_resumes_its_own_random_states(
+    tmp_path: Path,
+) -> None:
+    """One process stands for two: ``gather_rng`` returns every rank's states (here the
+    caller's and a decoy), last.pt holds the list, and rank 0 resumes exactly from its own."""
+    straight, model_a = _toy(tmp_path / "a")
+    decoy = capture_rng()
+    calls = []
+
+    def gather(state: dict) -> list[dict]:
+        calls.append(1)
+        return [state, decoy]
+
+    with pytest.raises(Killed):
+        _toy(tmp_path / "b", kill_at=3, gather_rng=gather)
+    assert len(torch.load(tmp_path / "b" / CHECKPOINTS / LAST, weights_only=True)["rng"]) == 2
+    _, model_b = _toy(tmp_path / "b", resume=True, gather_rng=gather, rank=0)
+    assert all(torch.equal(a, b) for a, b in zip(model_a.state_dict().values(),
+                                                  model_b.state_dict().values(), strict=True))
+    n = len(calls)
+    _toy(tmp_path / "rank1", main=False, gather_rng=gather, restore_best=False)
+    assert len(calls) == n + 5  # the collective ran every epoch on the other process too
+    assert not (tmp_path / "rank1").exists()  # and it wrote nothing
+
+
+def test_state_objects_may_not_take_the_loops_own_keys() -> None:
+    model = torch.nn.Linear(2, 1)
+    with pytest.raises(ValueError, match="optimizer"):
+        Loop(model, torch.optim.SGD(model.parameters(), lr=0.1), None, epochs=1, patience=1,
+             state={"optimizer": model})

@@ -36,6 +36,9 @@ from semantic_genesis.utils.progress import progress
 
 CHECKPOINTS = "checkpoints"
 LAST, BEST = "last.pt", "best.pt"
+#: what the loop itself keeps in a checkpoint (``state`` objects take other keys)
+RESERVED = ("state_dict", "model_card", "epoch", "config", "val_loss", "optimizer", "scheduler",
+            "early_stopping", "history", "rng")
 METRICS_CSV = "metrics.csv"
 
 #: one training epoch: the 1-based epoch number -> its means (``loss`` at least)
@@ -87,7 +90,8 @@ class Loop:
         card: the model card of the weights after epoch N (None: read from the model).
         settings: the run's settings, stored in both checkpoints; a resume with other values
             (except the keys in ``resumable``) is refused.
-        state: more objects saved in and restored from ``last.pt``.
+        state: more objects saved in and restored from ``last.pt``, each under its own key
+            (e.g. ``{"scaler": ..., "aux_state_dict": head}``, pre-training's layout).
         generators: the run's own random generators (torch or numpy), restored on resume.
         extras: more plain entries for both checkpoints after epoch N (e.g. the method's name).
         columns: metrics.csv's first columns (others follow in row order).
@@ -95,7 +99,12 @@ class Loop:
             events a killed epoch logged).
         after_epoch: called with (row, improved) once the epoch's files are written (figures,
             a summary line).
-        restore_best: end holding the best epoch's weights (else the last epoch's).
+        restore_best: end holding the best epoch's weights (else the last epoch's; under DDP
+            only the main process may read best.pt before a barrier, so pass False there).
+        main: this process writes the files (rank 0 under DDP; the others only compute).
+        gather_rng: under DDP, a collective that returns every process's random states (called
+            by all processes each epoch); ``last.pt`` then holds the list and each process
+            restores its own (``rank``).
         desc: the progress bar's label.
     """
 
@@ -116,11 +125,17 @@ class Loop:
     tensorboard: bool = False
     after_epoch: Callable[[dict[str, Any], bool], None] | None = None
     restore_best: bool = True
+    main: bool = True
+    gather_rng: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
+    rank: int = 0
     desc: str = "train"
     early: EarlyStopping = field(init=False)
     history: list[dict[str, Any]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
+        taken = set(self.state) & set(RESERVED)
+        if taken:
+            raise ValueError(f"state keys {sorted(taken)} are the loop's own")
         self.early = EarlyStopping(self.patience, self.min_delta)
         self._best_state: dict[str, torch.Tensor] | None = None
 
@@ -195,7 +210,7 @@ class Loop:
 
     def _board(self, done: int) -> Any:
         """A TensorBoard writer, or None (no ``tensorboard`` or no output folder)."""
-        if not self.tensorboard or self.out_dir is None:
+        if not self.tensorboard or self.out_dir is None or not self.main:
             return None
         from torch.utils.tensorboard import SummaryWriter
 
@@ -211,12 +226,15 @@ class Loop:
             if improved:
                 self._best_state = copy.deepcopy(unwrap_model(self.model).state_dict())
             return
+        resume = self._resume_state()  # every process: gathering the RNG states is collective
+        if not self.main:
+            return
         card = self._card(epoch)
         extras = {"epoch": epoch, "config": self.settings,
                   **(self.extras(epoch) if self.extras else {})}
         if improved:
             save_model(ckpt_dir / BEST, self.model, card, val_loss=self.early.best_loss, **extras)
-        save_model(ckpt_dir / LAST, self.model, card, **extras, **self._resume_state())
+        save_model(ckpt_dir / LAST, self.model, card, **{**extras, **resume})
         write_metrics(Path(self.out_dir) / METRICS_CSV, self.history,  # type: ignore[arg-type]
                       self.columns)
 
@@ -227,13 +245,14 @@ class Loop:
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "early_stopping": self.early.state_dict(),
             "history": list(self.history),
-            "rng": capture_rng(self.generators),
-            "state": {k: obj.state_dict() for k, obj in self.state.items()},
+            "rng": (capture_rng(self.generators) if self.gather_rng is None
+                    else self.gather_rng(capture_rng(self.generators))),
+            **{k: obj.state_dict() for k, obj in self.state.items()},
         }
 
     def _fresh(self) -> int:
         """A new run: earlier checkpoints and metrics in the folder (this loop's) go."""
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.main:
             for path in (self.checkpoint_dir / LAST, self.checkpoint_dir / BEST,  # type: ignore[operator]
                          Path(self.out_dir) / METRICS_CSV):
                 path.unlink(missing_ok=True)
@@ -270,8 +289,11 @@ class Loop:
         self.early.load_state_dict(ckpt["early_stopping"])
         self.history = list(ckpt["history"])
         for key, obj in self.state.items():
-            obj.load_state_dict(ckpt["state"][key])
-        restore_rng(ckpt["rng"], self.generators)
+            obj.load_state_dict(ckpt[key])
+        rng = ckpt["rng"]
+        if isinstance(rng, list):  # one per process: this one's (rank 0's if there are fewer)
+            rng = rng[self.rank] if self.rank < len(rng) else rng[0]
+        restore_rng(rng, self.generators)
         return int(ckpt["epoch"])
 
     def _restore_best(self) -> None:
