@@ -97,8 +97,8 @@ class Loop:
         columns: metrics.csv's first columns (others follow in row order).
         tensorboard: also log each row to ``<out_dir>/tensorboard`` (a resumed run drops the
             events a killed epoch logged).
-        after_epoch: called with (row, improved) once the epoch's files are written (figures,
-            a summary line).
+        after_epoch: called on every process with (row, improved) once the epoch's files are
+            written (figures, a summary line).
         restore_best: end holding the best epoch's weights (else the last epoch's; under DDP
             only the main process may read best.pt before a barrier, so pass False there).
         main: this process writes the files (rank 0 under DDP; the others only compute).
