@@ -180,3 +180,16 @@ def test_cli_closed_pipe_is_quiet(tmp_path: Path) -> None:
     assert proc.stdout == "line 0\n"
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "in_proc"])
+def test_an_output_that_cannot_be_a_folder_is_one_error(tmp_path: Path, where: str) -> None:
+    """ENOTDIR / ENOENT from mkdir used to reach the user as a traceback."""
+    if where == "under_a_file":
+        (tmp_path / "afile").write_text("x")
+        out = tmp_path / "afile" / "sub"
+    else:
+        out = Path("/proc/semgen-demo")
+    with pytest.raises(SemgenError, match="cannot create the output folder|not a folder"), \
+            claim_output(out, "demo"):
+        pass

@@ -12,6 +12,9 @@ from typing import Any
 from semantic_genesis.benchmark.statistics import CellSummary, LabelEfficiency
 from semantic_genesis.finetune.metrics import MetricWarning
 from semantic_genesis.io.manifests import write_csv
+
+#: how a metric is named in headings
+METRIC_NAMES = {"auc": "AUC", "iou": "IoU", "dice": "Dice"}
 from semantic_genesis.utils.atomic import atomic_write_text, write_json
 
 ROW_COLUMNS = [
@@ -71,7 +74,7 @@ def results_markdown(
     ]
     for task in sorted({s.task for s in summaries}):
         cells = [s for s in summaries if s.task == task]
-        lines += [f"## {task} (test {cells[0].metric.upper()})", ""]
+        lines += [f"## {task} (test {METRIC_NAMES.get(cells[0].metric, cells[0].metric)})", ""]
         if notes.get(task):
             lines += [f"> {notes[task]}", ""]
         lines += [

@@ -131,7 +131,10 @@ def claim_output(out: str | Path, kind: str, *, inputs: Iterable[str | Path] = (
         out.mkdir(parents=True, exist_ok=True)
         fd = os.open(out / LOCK, os.O_CREAT | os.O_RDWR, 0o644)
     except OSError as exc:
-        raise disk_error(exc, out) from None
+        error = disk_error(exc, out)
+        if error is exc:  # not a disk fault: a file in the way, a missing or odd parent
+            error = SemgenError(f"cannot create the output folder here: {exc.strerror}", out)
+        raise error from None
     try:
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
