@@ -205,15 +205,20 @@ def test_terms_a_run_lacks_stay_empty_and_the_last_weights_can_be_kept(tmp_path:
     def step(epoch: int) -> dict[str, float | None]:
         with torch.no_grad():
             model.weight.add_(1.0)
-        return {"loss": 1.0, "ce": None}
+        return {"loss": 1.0, "ce": None, "cubes_per_s": 10.0 * epoch, "seconds": 7.0}
 
     loop = Loop(model, opt, None, epochs=2, patience=5, out_dir=tmp_path, restore_best=False,
-                after_epoch=lambda row, improved: seen.append((row["epoch"], improved)))
+                after_epoch=lambda row, improved: seen.append((row["epoch"], improved)),
+                untagged=("cubes_per_s", "seconds"))
     loop.run(step, lambda: {"loss": next(val)})
     assert seen == [(1, True), (2, False)]
     best = torch.load(tmp_path / CHECKPOINTS / BEST, weights_only=True)["state_dict"]
     assert torch.equal(model.weight, best["weight"] + 1.0)  # the last epoch's, not the best's
-    assert [r["train_ce"] for r in _rows(tmp_path)] == ["", ""]
+    rows = _rows(tmp_path)
+    assert [r["train_ce"] for r in rows] == ["", ""]
+    assert [r["cubes_per_s"] for r in rows] == ["10", "20"] and "train_cubes_per_s" not in rows[0]
+    with open(tmp_path / METRICS_CSV) as fh:
+        assert [r["seconds"] for r in csv.DictReader(fh)] == ["7", "7"]  # the stage's own
 
 
 def test_under_ddp_only_the_main_process_writes_and_each_resumes_its_own_random_states(

@@ -95,6 +95,8 @@ class Loop:
         generators: the run's own random generators (torch or numpy), restored on resume.
         extras: more plain entries for both checkpoints after epoch N (e.g. the method's name).
         columns: metrics.csv's first columns (others follow in row order).
+        untagged: keys of ``step_fn``'s result that are row columns as they are (e.g.
+            ``cubes_per_s``, or the stage's own ``seconds``), not ``train_<key>``.
         tensorboard: also log each row to ``<out_dir>/tensorboard`` (a resumed run drops the
             events a killed epoch logged).
         after_epoch: called on every process with (row, improved) once the epoch's files are
@@ -122,6 +124,7 @@ class Loop:
     generators: dict[str, Generator] = field(default_factory=dict)
     extras: Callable[[int], dict[str, Any]] | None = None
     columns: tuple[str, ...] = ()
+    untagged: tuple[str, ...] = ()
     tensorboard: bool = False
     after_epoch: Callable[[dict[str, Any], bool], None] | None = None
     restore_best: bool = True
@@ -196,9 +199,11 @@ class Loop:
         elif self.scheduler is not None:
             self.scheduler.step()
         improved = self.early.step(monitored, epoch)
-        row: dict[str, Any] = {"epoch": epoch, **{f"train_{k}": v for k, v in train.items()}}
+        row: dict[str, Any] = {"epoch": epoch}
+        row.update({k if k in self.untagged else f"train_{k}": v for k, v in train.items()})
         row.update({f"val_{k}": v for k, v in (val or {}).items()})
-        row.update(lr=lr, seconds=time.perf_counter() - start)
+        row["lr"] = lr
+        row.setdefault("seconds", time.perf_counter() - start)  # the stage's own, if it gave one
         self.history.append(row)
         return row, improved
 
@@ -317,9 +322,9 @@ class Loop:
 
 def check_same_settings(stored: Mapping[str, Any], now: Mapping[str, Any],
                         resumable: tuple[str, ...], path: Path) -> None:
-    """Refuse to resume a run with settings other than those it was started with."""
-    changed = sorted(k for k in set(stored) | set(now)
-                     if k not in resumable and stored.get(k) != now.get(k))
+    """Refuse to resume a run with settings other than those it was started with (settings
+    stored by an older release and no longer known are not compared)."""
+    changed = sorted(k for k in now if k not in resumable and stored.get(k) != now[k])
     if changed:
         detail = ", ".join(f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in changed[:4])
         raise SemgenError(f"cannot resume with different settings ({detail}); resume with the "
