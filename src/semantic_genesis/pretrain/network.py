@@ -18,21 +18,20 @@ from semantic_genesis.pretrain.methods import BackboneInfo, Method
 
 
 def backbone_name(config: PretrainConfig, method: Method) -> str:
-    """The registry name of the backbone (the card's ``architecture``): the reference YNet3D
-    (with its classification head) for methods with semantics, else the reference UNet3D."""
-    del config  # the one place a backbone option will be read
-    return "ynet3d" if method.semantic else "unet3d"
+    """The registry name of the backbone (the card's ``architecture``): the ``ynet`` role of
+    ``config.backbone`` (with its classification head; the reference YNet3D) for methods with
+    semantics, else its ``unet`` role (the reference UNet3D)."""
+    from semantic_genesis.models.registry import backbone_model
+
+    return backbone_model(config.backbone, "ynet" if method.semantic else "unet")
 
 
 def make_backbone(config: PretrainConfig, method: Method, n_classes: int) -> nn.Module:
-    """Create the backbone with ``create_model`` (seeded by the caller)."""
-    from semantic_genesis.models import create_model
+    """Create the backbone ``config.backbone`` with ``build_backbone`` (seeded by the caller)."""
+    from semantic_genesis.models import build_backbone
 
-    name = backbone_name(config, method)
-    kwargs = {"width": config.width, "norm": config.norm}
-    if name == "ynet3d":
-        kwargs.update(n_classes=n_classes, head=config.head)
-    return create_model(name, **kwargs)
+    return build_backbone(config.backbone, config.width, norm=config.norm,
+                          n_classes=n_classes if method.semantic else 0, head=config.head)
 
 
 def _inside(module: nn.Module, parent: nn.Module) -> bool:

@@ -96,10 +96,16 @@ def pretrain(
 
 def _check_size(config: PretrainConfig, method: Method, info: PatternsInfo) -> None:
     """Refuse a network larger than the memory available before anything is written."""
+    import torch
+
+    from semantic_genesis.models.backbone import check_input_size
     from semantic_genesis.models.build import check_fits
-    from semantic_genesis.pretrain.network import build_network
+    from semantic_genesis.pretrain.network import build_network, make_backbone
 
     check_fits(lambda: build_network(config, method, info.n_classes), f"--width {config.width}")
+    with torch.device("meta"):  # shapes only: does the patch fit the backbone's poolings?
+        backbone = make_backbone(config, method, info.n_classes)
+    check_input_size(backbone, info.patch, "the patterns' patch", info.patterns_dir)
 
 
 def _read_init(path: str | None) -> Any:
@@ -242,6 +248,7 @@ def _card(trainer: Trainer, info: PatternsInfo, method: Method, epoch: int) -> d
     cfg = trainer.config
     card = ModelCard(
         architecture=backbone_name(cfg, method),
+        backbone=cfg.backbone,
         width=cfg.width,
         in_channels=1,
         n_classes=info.n_classes,
