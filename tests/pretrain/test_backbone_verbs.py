@@ -69,6 +69,11 @@ def test_a_checkpoint_of_another_backbone_is_refused_in_one_line(
     assert "holds a monai-basicunet backbone" in err[0] and "not reference" in err[0]
     assert not out.exists()  # refused before any data or folder
     code = main(["finetune", "--task", "segment", "--data", str(tiny_data), "--out", str(out),
+                 "--init", str(monai_run), "--width", "8", *FINETUNE])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--width 8 differs from the checkpoint's width 4" in err[0]
+    assert not out.exists()  # refused before any data or folder
+    code = main(["finetune", "--task", "segment", "--data", str(tiny_data), "--out", str(out),
                  "--backbone", "resnet", *FINETUNE])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "backbone = 'resnet': must be one of" in err[0]

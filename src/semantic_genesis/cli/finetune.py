@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     config = from_dict(FinetuneConfig, flags, source="command line")  # ranges, before any work
     recipe = config.resolved_recipe()
     sizes = {"patch": recipe.patch, "inference_patch": config.inference_patch}
-    check_backbone(config.init, config.backbone, sizes)  # readable, its family, sizes it takes
+    check_backbone(config.init, config.backbone, sizes, config.width)  # family, width, sizes
     if args.target:
         check_target(args.target, config.task)
     out = Path(args.out)

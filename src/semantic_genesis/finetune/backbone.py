@@ -75,14 +75,17 @@ def checkpoint_architecture(init: str, backbone: str | None = None) -> tuple[Any
 
 
 def check_backbone(
-    init: str, backbone: str | None, patches: dict[str, Sequence[int] | None]
+    init: str,
+    backbone: str | None,
+    patches: dict[str, Sequence[int] | None],
+    width: int | None = None,
 ) -> str:
-    """Before any data is made: the checkpoint reads, its backbone family is the one asked for,
-    and every patch fits the family's poolings. Returns the family.
+    """Before any data is made: the checkpoint reads, its backbone family and width are the ones
+    asked for, and every patch fits the family's poolings. Returns the family.
 
     Raises:
-        SemgenError: an unreadable checkpoint, another family's checkpoint, an unknown family,
-            or a patch the network cannot halve evenly.
+        SemgenError: an unreadable checkpoint, another family's checkpoint or width, an unknown
+            family, or a patch the network cannot halve evenly.
     """
     from semantic_genesis.models import create_model
     from semantic_genesis.models.backbone import check_input_size
@@ -90,7 +93,9 @@ def check_backbone(
 
     family = backbone or REFERENCE
     if init != SCRATCH:
-        family = checkpoint_architecture(init, backbone)[1]["backbone"]
+        arch = checkpoint_architecture(init, backbone)[1]
+        _check_width(width, arch, init)
+        family = arch["backbone"]
     with torch.device("meta"):  # shapes only: the family's size rule, no memory
         model = create_model(backbone_model(family, "unet"), width=1)
     for what, size in patches.items():
@@ -137,12 +142,7 @@ def build_model(
     if task not in ("classify", "segment"):
         raise SemgenError(f"unknown task {task!r}; use classify or segment")
     src, arch = (None, {}) if init == SCRATCH else checkpoint_architecture(init, backbone)
-    if width is not None and arch.get("width") not in (None, width):
-        raise SemgenError(
-            f"--width {width} differs from the checkpoint's width "
-            f"{arch['width']}; leave --width out to use the checkpoint's",
-            init,
-        )
+    _check_width(width, arch, init)
     family = arch.get("backbone") or backbone or REFERENCE
     name = backbone_model(family, "encoder" if task == "classify" else "unet")
     kwargs = {
@@ -180,6 +180,15 @@ def build_model(
     info["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     info["decoder_pretrained"] = decoder_pretrained
     return model, info
+
+
+def _check_width(width: int | None, arch: dict[str, Any], init: str) -> None:
+    if width is not None and arch.get("width") not in (None, width):
+        raise SemgenError(
+            f"--width {width} differs from the checkpoint's width "
+            f"{arch['width']}; leave --width out to use the checkpoint's",
+            init,
+        )
 
 
 def _load(model: nn.Module, src: Any, family: str, init: str) -> dict[str, Any]:
