@@ -43,7 +43,7 @@ def test_results_render_in_order_with_the_plot(tmp_path: Path) -> None:
     _benchmark_folder(tmp_path)
     sections = _results_sections(tmp_path, [])
     assert [s.title for s in sections] == ["Target tasks", "Target task: ncc (test AUC)",
-                                           "Target task: ncs (test IOU)"]
+                                           "Target task: ncs (test IoU)"]
     html = Report("demo", "", sections).html(tmp_path)
     md = Report("demo", "", sections).markdown(tmp_path)
     assert "![" not in html and "](benchmark/results.png)" in md

@@ -11,7 +11,14 @@ and pass ``--method path/to/file.py:Name`` (or register it under the entry-point
 
 from __future__ import annotations
 
-from semantic_genesis.pretrain.methods import genesis, identity, inpainting, rotation, shuffling
+from semantic_genesis.pretrain.methods import (
+    genesis,
+    identity,
+    inpainting,
+    rotation,
+    self_classification,
+    shuffling,
+)
 from semantic_genesis.pretrain.methods.base import (
     BackboneInfo,
     Batch,
@@ -26,9 +33,10 @@ from semantic_genesis.pretrain.methods.registry import (
     register_method,
 )
 from semantic_genesis.pretrain.methods.restoration import RESTORATION_MSE, Restoring
-from semantic_genesis.pretrain.methods.semantics import NoPretext, Semantics
+from semantic_genesis.pretrain.methods.self_classification import NoPretext
+from semantic_genesis.pretrain.methods.semantics import Semantics
 
-del genesis, identity, inpainting, rotation, shuffling  # imported to register them
+del genesis, identity, inpainting, rotation, self_classification, shuffling  # they register
 
 __all__ = [
     "METHODS",

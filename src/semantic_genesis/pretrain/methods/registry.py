@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from semantic_genesis.pretrain.methods.base import Method
+from semantic_genesis.pretrain.methods.semantics import Semantics
 from semantic_genesis.utils.errors import SemgenError
 
 #: the entry-point group other packages register their methods in.
@@ -58,13 +59,8 @@ def register_method(name: str, paper: str | None = None) -> Callable[[Any], Any]
     return decorate
 
 
-def _builtins() -> None:
-    import semantic_genesis.pretrain.methods  # noqa: F401 - registers the built-ins
-
-
 def known_methods() -> list[Entry]:
     """Built-in and registered methods, then entry points (by name, not loaded)."""
-    _builtins()
     found = list(METHODS.values())
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in METHODS:
@@ -135,15 +131,12 @@ def _entry_point(name: str) -> Any | None:
 
 def get_method(spec: str) -> Method:
     """The method ``spec`` names (see the module doc)."""
-    from semantic_genesis.pretrain.methods.semantics import Semantics
-
     spec = spec.strip()
     if spec.endswith(SEMANTICS_SUFFIX) and spec != SEMANTICS_SUFFIX:
         inner = get_method(spec[: -len(SEMANTICS_SUFFIX)])
         if inner.semantic:
             raise SemgenError(f"--method {spec}: {inner.name} already classifies the patterns")
         return Semantics(inner, name=spec if ":" not in spec else f"{inner.name}+semantics")
-    _builtins()
     if ":" in spec:
         return _instance(_from_path(spec), spec)
     if spec in METHODS:

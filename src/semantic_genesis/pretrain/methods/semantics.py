@@ -1,5 +1,6 @@
 """Semantics (Haghighi et al. 2020): self-classification of the discovered patterns, as an
-add-on to any method, and "self-classification only" as semantics over no pretext.
+add-on to any method ("self-classification only" is semantics over no pretext:
+:mod:`.self_classification`).
 
 ``Semantics(method)`` trains on what ``method`` trains on (it needs the patterns' classes),
 perturbs as ``method`` does, predicts what ``method`` predicts plus the pattern class from the
@@ -17,7 +18,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from semantic_genesis.pretrain.methods.base import BackboneInfo, Batch, Method, Metric, Term
-from semantic_genesis.pretrain.methods.registry import register_method
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from torch import Tensor, nn
@@ -102,30 +102,3 @@ class Semantics(Method):
     def scheduler(self, optimizer, config):  # noqa: ANN001, ANN201 - as the wrapped method's
         """The wrapped method's schedule."""
         return self.inner.scheduler(optimizer, config)
-
-
-class NoPretext(Method):
-    """No pretext of its own: the encoder sees perturbed cubes (the ``sg`` preset, as the
-    reference's ``--exp en``, method.md §4.3) and nothing is restored; only useful under
-    :class:`Semantics`."""
-
-    name = "none"
-    title = "no pretext"
-    paper = PAPER
-    pretext = "none"
-    # what it trains on
-    data = "patterns"
-    # what it perturbs
-    perturbation = "sg"
-    # what it predicts: nothing (the decoder never runs)
-    decoder = False
-    heads = {}
-    # what it minimises: nothing
-    terms = ()
-    figures = ("curves", "restorations")
-
-
-@register_method("self-classification", paper=PAPER)
-def self_classification() -> Method:
-    """Self-classification only: semantics over no pretext."""
-    return Semantics(NoPretext(), name="self-classification")
