@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from semantic_genesis.cli import main
 from semantic_genesis.models import ModelCard, load_model
@@ -47,6 +48,11 @@ def test_the_pretrained_monai_backbone_fine_tunes(
     assert init["pretrained"] and init["backbone"] == "monai-basicunet"
     assert init["architecture"] == ("monai-basicunet" if task == "segment"
                                     else "monai-basicunet-encoder")
+    from semantic_genesis.models import load_model
+
+    card = torch.load(out / "model.pt", weights_only=True)["model_card"]
+    assert card["backbone"] == "monai-basicunet" and card["architecture"] == init["architecture"]
+    assert load_model(out / "model.pt").load_report.ok  # the fine-tuned weights reload by card
 
 
 def test_scratch_fine_tuning_takes_the_backbone_flag(tiny_data: Path, tmp_path: Path) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 from semantic_genesis.benchmark.statistics import CellSummary, LabelEfficiency
 from semantic_genesis.finetune.metrics import MetricWarning
 from semantic_genesis.io.manifests import write_csv
+from semantic_genesis.utils.atomic import atomic_write_text, write_json
 
 #: how a metric is named in headings
 METRIC_NAMES = {"auc": "AUC", "iou": "IoU", "dice": "Dice"}
-from semantic_genesis.utils.atomic import atomic_write_text, write_json
 
 ROW_COLUMNS = [
     "task",

@@ -71,7 +71,8 @@ def finetune_card(config: FinetuneConfig, init: dict[str, Any], n_classes: int,
     """The model card of fine-tuned weights (checkpoints and model.pt)."""
     classify = config.task == "classify"
     return ModelCard(
-        architecture="encoder3d" if classify else "unet3d",
+        architecture=init.get("architecture", "encoder3d" if classify else "unet3d"),
+        backbone=init.get("backbone", "reference"),
         width=init["width"],
         n_classes=n_classes,
         norm=init["norm"],

@@ -223,9 +223,13 @@ def _resume(trainer: Trainer, last: Path, config: PretrainConfig) -> None:
     free = set(RESUMABLE_CHANGES)
     if _same_method(stored, config):  # e.g. --method semantic-genesis for --pretext genesis
         free |= {"method", "pretext", "semantic"}
-    changed = sorted(k for k in now if k not in free and stored.get(k) != now[k])
+    # a field the stored run predates counts as its default (e.g. backbone, method)
+    defaults = to_dict(PretrainConfig())
+    changed = sorted(k for k in now
+                     if k not in free and stored.get(k, defaults.get(k)) != now[k])
     if changed:
-        detail = ", ".join(f"{k}: {stored.get(k)!r} -> {now[k]!r}" for k in changed[:4])
+        detail = ", ".join(f"{k}: {stored.get(k, defaults.get(k))!r} -> {now[k]!r}"
+                           for k in changed[:4])
         raise SemgenError(
             f"cannot resume with different settings ({detail}); use the run's "
             "pretrain-config.yaml settings or start a new run",
