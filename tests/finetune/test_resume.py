@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ import torch
 import yaml
 
 from semantic_genesis.cli import main
+from tests.killing import ENV, kill_in_second_epoch
 
 from .test_data_checks import TINY_FLAGS
 
@@ -25,8 +23,6 @@ from .test_data_checks import TINY_FLAGS
 KEEP = [f for f in TINY_FLAGS if f != "--no-save-model"]
 
 #: runs `semgen` with a sleep after every optimiser step (from outside the package)
-SLOW_SEMGEN = Path(__file__).parents[1] / "pretrain" / "slow_semgen.py"
-ENV = {**os.environ, "SEMGEN_QUIET": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 #: three epochs of three steps; patience 5 keeps early stopping out of the way
 FLAGS = ["--width", "4", "--epochs", "3", "--patch", "16", "16", "16", "--batch-size", "4",
          "--steps-per-epoch", "3", "--patience", "5", "--seed", "2", "--device", "cpu"]
@@ -65,19 +61,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_result(
 
     run = tmp_path / "killed"
     last = run / "checkpoints" / "last.pt"
-    proc = subprocess.Popen([sys.executable, str(SLOW_SEMGEN), "0.4", *_args(tiny_data, run)],
-                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 300
-        while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.6)  # into epoch 2 (3 steps, each at least 0.4 s)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    kill_in_second_epoch(_args(tiny_data, run), last, 0.4, 0.6)  # 3 steps of >= 0.4 s
     assert torch.load(last, weights_only=True)["epoch"] == 1
     assert not (run / "metrics.json").exists()
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.killing import ENV, SLOW_SEMGEN, kill_in_second_epoch
+
 #: runs `semgen` with a sleep after every optimiser step (from outside the package)
-SLOW_SEMGEN = Path(__file__).with_name("slow_semgen.py")
-ENV = {**os.environ, "SEMGEN_QUIET": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _args(patterns: Path, out: Path, *extra: str) -> list[str]:
@@ -67,23 +65,7 @@ def test_sigkill_mid_epoch_then_resume_ends_with_identical_weights(
 
     run = tmp_path / "killed"
     last = run / "checkpoints" / "last.pt"
-    proc = subprocess.Popen(
-        [sys.executable, str(SLOW_SEMGEN), "0.3", *_args(engine_patterns, run)],
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(1.0)  # into epoch 2 (9 steps, each at least 0.3 s)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    kill_in_second_epoch(_args(engine_patterns, run), last, 0.3, 1.0)  # 9 steps of >= 0.3 s
     assert torch.load(last, weights_only=True)["epoch"] == 1
 
     again = _semgen(*_args(engine_patterns, run))
