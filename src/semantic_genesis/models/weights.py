@@ -269,6 +269,16 @@ def load_weights(
     model = unwrap_model(model)
     target = model.state_dict()
     first_conv = f"{getattr(model, 'first_conv', '')}.weight"
+    report = _new_report(src)
+    loaded = _sort_keys(src, target, first_conv, report)
+    report.missing = [k for k in target if k not in loaded]
+    _refuse(report, src, type(model).__name__, strict, allow_nonfinite)
+    model.load_state_dict(loaded, strict=False)
+    return report
+
+
+def _new_report(src: SourceWeights) -> LoadReport:
+    """Start a report carrying what reading the source already found (and its model card)."""
     report = LoadReport(
         source=src.source,
         format=src.format,
@@ -284,6 +294,13 @@ def load_weights(
                 for k in ("architecture", "width", "in_channels", "n_classes", "norm", "head")
             )
         )
+    return report
+
+
+def _sort_keys(
+    src: SourceWeights, target: dict[str, torch.Tensor], first_conv: str, report: LoadReport
+) -> dict[str, torch.Tensor]:
+    """Return the tensors to load, recording every other source key in ``report``."""
     verdicts = {k: _verdict(k, v, target, first_conv) for k, v in src.state.items()}
     # a head layer is taken whole or not at all (e.g. a new class count re-initialises fc1 only)
     bad_heads = {
@@ -319,10 +336,7 @@ def load_weights(
             report.shape_mismatch.append((key, tuple(value.shape), tuple(want.shape)))
         else:
             report.unexpected.append(key)
-    report.missing = [k for k in target if k not in loaded]
-    _refuse(report, src, type(model).__name__, strict, allow_nonfinite)
-    model.load_state_dict(loaded, strict=False)
-    return report
+    return loaded
 
 
 def _refuse(
