@@ -42,7 +42,7 @@ from semantic_genesis.discovery.config import (
     resolved,
     result_key,
 )
-from semantic_genesis.discovery.features import FEATURES_NPZ, cached_features
+from semantic_genesis.discovery.features import FEATURES_NPZ, Features, cached_features
 from semantic_genesis.discovery.patterns import DiscoveredClass, instances, save_montage
 from semantic_genesis.discovery.references import (
     PARTS,
@@ -200,12 +200,7 @@ def _discover(cohort_dir: Path, out_dir: Path, config: DiscoverConfig,
         save_config(config, out_dir / CONFIG_YAML)
     timings: dict[str, float] = {}
 
-    t = time.perf_counter()
-    if is_main():
-        cached_features(config, cohort_dir, out_dir, records, fingerprint, device)
-    barrier()
-    feats = cached_features(config, cohort_dir, out_dir, records, fingerprint, device)
-    timings["features_s"] = time.perf_counter() - t
+    feats = _shared_features(config, cohort_dir, out_dir, records, fingerprint, device, timings)
 
     k_train, k_val = _k_limits(config, len(train), len(val), notes)
     n_classes = min(config.n_classes, len(train))
@@ -219,10 +214,7 @@ def _discover(cohort_dir: Path, out_dir: Path, config: DiscoverConfig,
     timings["references_s"] = time.perf_counter() - t
     fewer = _fewer_classes(config, len(train), classes, skipped_refs, notes)
     if not classes:
-        reasons = "; ".join(f"{n} x {why}" for why, n in fewer["reasons"].items())
-        detail = f" (e.g. {skipped_refs[0]['reason']})" if skipped_refs else ""
-        raise SemgenError(f"no reference patient has a valid coordinate: {reasons}{detail}; "
-                          "try a smaller --patch or a larger --max-tissue", cohort_dir)
+        _refuse_no_classes(cohort_dir, fewer, skipped_refs)
 
     by_id = {r.id: r for r in records}
     short = shortfalls(classes, k_train, k_val, {r.id: modality_of(r) for r in records})
@@ -245,6 +237,27 @@ def _discover(cohort_dir: Path, out_dir: Path, config: DiscoverConfig,
     barrier()
     say(f"discovered {len(classes)} classes, {len(rows)} patterns -> {out_dir}")
     return result
+
+
+def _shared_features(config: DiscoverConfig, cohort_dir: Path, out_dir: Path,
+                     records: list[CohortRecord], fingerprint: str, device: str,
+                     timings: dict[str, float]) -> Features:
+    """Features of every patient: the main rank computes (or reuses) the cache, then all read it."""
+    t = time.perf_counter()
+    if is_main():
+        cached_features(config, cohort_dir, out_dir, records, fingerprint, device)
+    barrier()
+    feats = cached_features(config, cohort_dir, out_dir, records, fingerprint, device)
+    timings["features_s"] = time.perf_counter() - t
+    return feats
+
+
+def _refuse_no_classes(cohort_dir: Path, fewer: dict, skipped_refs: list[dict]) -> None:
+    """Raise the one-line error for a cohort where no reference patient gave a class."""
+    reasons = "; ".join(f"{n} x {why}" for why, n in fewer["reasons"].items())
+    detail = f" (e.g. {skipped_refs[0]['reason']})" if skipped_refs else ""
+    raise SemgenError(f"no reference patient has a valid coordinate: {reasons}{detail}; "
+                      "try a smaller --patch or a larger --max-tissue", cohort_dir)
 
 
 def _k_limits(config: DiscoverConfig, n_train: int, n_val: int, notes: list[str]
