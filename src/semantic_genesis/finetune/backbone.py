@@ -135,8 +135,6 @@ def build_model(
         The model and a summary of the initialisation for metrics.json (with the
         ``architecture`` and ``backbone`` the model card records).
     """
-    from semantic_genesis.models import create_model
-    from semantic_genesis.models.backbone import check_input_size
     from semantic_genesis.models.registry import backbone_model
 
     if task not in ("classify", "segment"):
@@ -150,22 +148,8 @@ def build_model(
         "norm": norm or arch.get("norm", "batch"),
         "in_channels": 1,
     }
-    if task == "classify":
-        model = create_model(name, n_classes=n_out, head="mlp", **kwargs)
-    else:
-        model = create_model(name, out_channels=n_out, **kwargs)
-    for what, size in (patches or {}).items():
-        if size is not None:
-            check_input_size(model, size, what)
-    info: dict[str, Any] = {
-        "init": init,
-        "backbone": family,
-        "architecture": name,
-        "width": kwargs["width"],
-        "norm": kwargs["norm"],
-        "pretrained": src is not None,
-        "model_card": arch or None,
-    }
+    model = _create_network(task, name, n_out, kwargs, patches)
+    info = _describe_init(init, family, name, kwargs, src is not None, arch)
     if src is not None:
         info["load"] = _load(model, src, family, init)
     decoder_pretrained = bool(
@@ -173,13 +157,70 @@ def build_model(
         and task == "segment"
         and any(k.startswith(model.decoder_prefixes) for k in src.state)
     )
+    model = _freeze_and_describe(model, task, n_out, freeze_encoder, linear_probe, info)
+    info["decoder_pretrained"] = decoder_pretrained
+    return model, info
+
+
+def _create_network(
+    task: str,
+    name: str,
+    n_out: int,
+    kwargs: dict[str, Any],
+    patches: dict[str, Sequence[int] | None] | None,
+) -> nn.Module:
+    """A freshly initialised network ``name`` for ``task``, refused (before any training)
+    when one of ``patches`` does not fit its poolings."""
+    from semantic_genesis.models import create_model
+    from semantic_genesis.models.backbone import check_input_size
+
+    if task == "classify":
+        model = create_model(name, n_classes=n_out, head="mlp", **kwargs)
+    else:
+        model = create_model(name, out_channels=n_out, **kwargs)
+    for what, size in (patches or {}).items():
+        if size is not None:
+            check_input_size(model, size, what)
+    return model
+
+
+def _describe_init(
+    init: str,
+    family: str,
+    name: str,
+    kwargs: dict[str, Any],
+    pretrained: bool,
+    arch: dict[str, Any],
+) -> dict[str, Any]:
+    """The start of the initialisation summary metrics.json keeps: what the network is and
+    where its weights come from (the model card, when the checkpoint has one)."""
+    return {
+        "init": init,
+        "backbone": family,
+        "architecture": name,
+        "width": kwargs["width"],
+        "norm": kwargs["norm"],
+        "pretrained": pretrained,
+        "model_card": arch or None,
+    }
+
+
+def _freeze_and_describe(
+    model: nn.Module,
+    task: str,
+    n_out: int,
+    freeze_encoder: bool,
+    linear_probe: bool,
+    info: dict[str, Any],
+) -> nn.Module:
+    """Apply the freezing options (:func:`_freeze`) and record in ``info`` what stays fixed and
+    how many parameters train, so metrics.json says what was actually fine-tuned."""
     model = _freeze(model, task, n_out, freeze_encoder, linear_probe)
     info["frozen"] = (
         "all but the linear layer" if linear_probe else "encoder" if freeze_encoder else "nothing"
     )
     info["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    info["decoder_pretrained"] = decoder_pretrained
-    return model, info
+    return model
 
 
 def _check_width(width: int | None, arch: dict[str, Any], init: str) -> None:
