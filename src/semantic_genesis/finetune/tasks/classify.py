@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from semantic_genesis.finetune.backbone import build_model, set_train_mode
+from semantic_genesis.finetune.backbone import set_train_mode
 from semantic_genesis.finetune.config import FinetuneConfig
 from semantic_genesis.finetune.data import (
     Candidate,
@@ -35,8 +36,16 @@ from semantic_genesis.finetune.data import (
 )
 from semantic_genesis.finetune.metrics import flag, roc_auc
 from semantic_genesis.finetune.recipes import Recipe
-from semantic_genesis.finetune.tasks.common import TaskOutcome, batches, random_flips, to_tensor
-from semantic_genesis.finetune.trainer import fit, run_folder
+from semantic_genesis.finetune.tasks.common import (
+    TaskOutcome,
+    batches,
+    build_task_model,
+    fit_in_folder,
+    optimiser_step,
+    random_flips,
+    to_tensor,
+    training_rng,
+)
 from semantic_genesis.io.manifests import write_csv
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import progress
@@ -87,21 +96,7 @@ def select_candidates(
     }
     _flag_missing_scans(every, images, path, info["warnings"])
     for name in list(by_split):
-        pos = [c for c in by_split[name] if c.label == 1]
-        neg = [c for c in by_split[name] if c.label == 0]
-        cap = int(round(cfg.negatives_per_positive * len(pos)))
-        if cfg.negatives_per_positive > 0 and len(neg) > cap:
-            keep = derive_rng(cfg.split_seed, "negatives", name).choice(
-                len(neg), cap, replace=False
-            )
-            neg = [neg[i] for i in sorted(keep)]
-            info["notes"].append(
-                f"{name}: kept {cap} negatives ({cfg.negatives_per_positive:g} per positive)"
-            )
-        if name == "train":
-            pos = subsample(pos, cfg.label_fraction, cfg.seed, "labels-positive")
-            neg = subsample(neg, cfg.label_fraction, cfg.seed, "labels-negative")
-        by_split[name] = pos + neg
+        by_split[name] = _reduce_split(name, by_split[name], cfg, info["notes"])
     if not by_split.get("val"):
         by_split["val"] = by_split["train"]
         info["notes"].append("no validation scans: validation uses the training candidates")
@@ -116,6 +111,24 @@ def select_candidates(
         info[f"{name}_positives"] = sum(c.label for c in cands)
         info[f"{name}_scans"] = len({c.seriesuid for c in cands})
     return dict(by_split), images, info
+
+
+def _reduce_split(
+    name: str, cands: list[Candidate], cfg: FinetuneConfig, notes: list[str]
+) -> list[Candidate]:
+    """One split's candidates, positives first: negatives capped at ``negatives_per_positive``
+    per positive (a seeded draw, noted), and the training split reduced to the label fraction."""
+    pos = [c for c in cands if c.label == 1]
+    neg = [c for c in cands if c.label == 0]
+    cap = int(round(cfg.negatives_per_positive * len(pos)))
+    if cfg.negatives_per_positive > 0 and len(neg) > cap:
+        keep = derive_rng(cfg.split_seed, "negatives", name).choice(len(neg), cap, replace=False)
+        neg = [neg[i] for i in sorted(keep)]
+        notes.append(f"{name}: kept {cap} negatives ({cfg.negatives_per_positive:g} per positive)")
+    if name == "train":
+        pos = subsample(pos, cfg.label_fraction, cfg.seed, "labels-positive")
+        neg = subsample(neg, cfg.label_fraction, cfg.seed, "labels-negative")
+    return pos + neg
 
 
 def _flag_missing_scans(
@@ -228,14 +241,30 @@ def run_classify(
     splits, images, info = select_candidates(data_dir, cfg)
     sets = {name: cut_cubes(c, images, cache, recipe.patch) for name, c in splits.items()}
     drop_outside(sets, info, Path(data_dir) / cfg.candidates)
-    model, init_info = build_model(
-        "classify", 1, cfg.init, cfg.width, cfg.norm, cfg.freeze_encoder, cfg.linear_probe,
-        backbone=cfg.backbone, patches={"patch": recipe.patch},
-    )
-    model.to(device)
-    rng = derive_rng(cfg.seed, "classify-train")
-    torch.manual_seed(cfg.seed)
-    train = sets["train"]
+    model, init_info = build_task_model("classify", 1, cfg, {"patch": recipe.patch}, device)
+    rng = training_rng(cfg, "classify-train")
+    train_epoch = _epoch_trainer(model, sets["train"], cfg, recipe, rng, device)
+    validate = _validator(model, sets["val"], recipe.batch_size, device)
+    result = fit_in_folder(model, cfg, recipe, data_dir, out_dir, init_info, 1, rng,
+                           train_epoch, validate, "finetune classify")
+    test = sets["test"]
+    prob = predict_test_probabilities(model, test, recipe.batch_size, device, out_dir)
+    metrics = classification_metrics(prob, test.labels, info["warnings"])
+    if cfg.save_predictions:
+        write_predictions(Path(out_dir) / "predictions.csv", test.candidates, prob)
+    return TaskOutcome("auc", metrics, result, info, init_info, model)
+
+
+def _epoch_trainer(
+    model: torch.nn.Module,
+    train: CubeSet,
+    cfg: FinetuneConfig,
+    recipe: Recipe,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> Callable[[torch.optim.Optimizer], float]:
+    """One class-balanced training epoch (``steps_per_epoch`` batches drawn from it when set),
+    with seeded flips when ``augment``; it returns the mean batch loss."""
 
     def train_epoch(opt: torch.optim.Optimizer) -> float:
         set_train_mode(model, True)
@@ -250,54 +279,72 @@ def run_classify(
             if cfg.augment:
                 (x,) = random_flips([x], rng)
             loss = F.binary_cross_entropy_with_logits(model(x)[:, 0], y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            losses.append(optimiser_step(opt, loss))
         return float(np.mean(losses))
 
+    return train_epoch
+
+
+def _validator(
+    model: torch.nn.Module, val: CubeSet, batch_size: int, device: torch.device
+) -> Callable[[], tuple[float, float]]:
+    """The validation step: (class-balanced loss, AUC), or NaNs when a logit is not finite."""
+
     def validate() -> tuple[float, float]:
-        val = sets["val"]
-        logits = predict_logits(model, val.cubes, recipe.batch_size, device)
+        logits = predict_logits(model, val.cubes, batch_size, device)
         if not np.all(np.isfinite(logits)):
             return math.nan, math.nan  # the trainer names the NaN and stops
         return balanced_bce(logits, val.labels), roc_auc(logits, val.labels)
 
-    files = run_folder(cfg, data_dir, out_dir, init_info, 1, recipe.patch, {"train": rng})
-    result = fit(model, recipe, cfg.epochs, train_epoch, validate, desc="finetune classify",
-                 run=files)
-    test = sets["test"]
+    return validate
+
+
+def predict_test_probabilities(
+    model: torch.nn.Module, test: CubeSet, batch_size: int, device: torch.device, out_dir: Path
+) -> np.ndarray:
+    """The positive-class probability of every test cube; NaN predictions are an error (no
+    AUC could be computed from them)."""
     prob = torch.sigmoid(
-        torch.from_numpy(predict_logits(model, test.cubes, recipe.batch_size, device))
+        torch.from_numpy(predict_logits(model, test.cubes, batch_size, device))
     ).numpy()
     if not np.all(np.isfinite(prob)):
         raise SemgenError(f"the network's test predictions hold {int(np.sum(~np.isfinite(prob)))}"
                           " NaN values: no AUC can be computed (the weights hold NaN?)", out_dir)
-    if len(set(test.labels.tolist())) < 2:
+    return prob
+
+
+def classification_metrics(
+    prob: np.ndarray, labels: np.ndarray, warnings: list[str]
+) -> dict[str, Any]:
+    """Test AUC, accuracy at 0.5, the probability range and counts; a one-class test set
+    (undefined AUC) is flagged on the console and in ``warnings``."""
+    if len(set(labels.tolist())) < 2:
         flag(f"the test candidates hold one class only ({len(prob)} candidates): the AUC is "
-             "undefined (NaN)", info["warnings"])
-    metrics = {
-        "auc": roc_auc(prob, test.labels),
-        "accuracy": float(np.mean((prob >= 0.5) == (test.labels == 1))),
+             "undefined (NaN)", warnings)
+    return {
+        "auc": roc_auc(prob, labels),
+        "accuracy": float(np.mean((prob >= 0.5) == (labels == 1))),
         "probability_min": float(prob.min()),
         "probability_max": float(prob.max()),
         "n": len(prob),
-        "positives": int(test.labels.sum()),
+        "positives": int(labels.sum()),
     }
-    if cfg.save_predictions:
-        write_csv(
-            Path(out_dir) / "predictions.csv",
-            ["seriesuid", "coordX", "coordY", "coordZ", "class", "probability"],
-            [
-                {
-                    "seriesuid": c.seriesuid,
-                    "coordX": c.world[0],
-                    "coordY": c.world[1],
-                    "coordZ": c.world[2],
-                    "class": c.label,
-                    "probability": f"{p:.6f}",
-                }
-                for c, p in zip(test.candidates, prob, strict=True)
-            ],
-        )
-    return TaskOutcome("auc", metrics, result, info, init_info, model)
+
+
+def write_predictions(path: Path, candidates: list[Candidate], prob: np.ndarray) -> None:
+    """predictions.csv: each test candidate with its class and predicted probability."""
+    write_csv(
+        path,
+        ["seriesuid", "coordX", "coordY", "coordZ", "class", "probability"],
+        [
+            {
+                "seriesuid": c.seriesuid,
+                "coordX": c.world[0],
+                "coordY": c.world[1],
+                "coordZ": c.world[2],
+                "class": c.label,
+                "probability": f"{p:.6f}",
+            }
+            for c, p in zip(candidates, prob, strict=True)
+        ],
+    )
