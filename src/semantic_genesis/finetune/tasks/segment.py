@@ -11,6 +11,7 @@ Binary labels: one output channel and a sigmoid; more labels: one channel per la
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from semantic_genesis.finetune.backbone import build_model, set_train_mode
+from semantic_genesis.finetune.backbone import set_train_mode
 from semantic_genesis.finetune.config import FinetuneConfig
 from semantic_genesis.finetune.data import (
     VolumeCache,
@@ -31,8 +32,16 @@ from semantic_genesis.finetune.data import (
 from semantic_genesis.finetune.inference import logits_to_labels, predict_volume
 from semantic_genesis.finetune.metrics import flag, segmentation_scores
 from semantic_genesis.finetune.recipes import Recipe
-from semantic_genesis.finetune.tasks.common import TaskOutcome, batches, random_flips, to_tensor
-from semantic_genesis.finetune.trainer import fit, run_folder
+from semantic_genesis.finetune.tasks.common import (
+    TaskOutcome,
+    batches,
+    build_task_model,
+    fit_in_folder,
+    optimiser_step,
+    random_flips,
+    to_tensor,
+    training_rng,
+)
 from semantic_genesis.io.volume import Volume
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import progress
@@ -136,71 +145,24 @@ def run_segment(
     """Fine-tune and test a segmentation U-Net; write predictions/<id>.nii.gz."""
     splits, images, labels, info = select_cases(data_dir, cfg)
     cases = {n: load_cases(ids, images, labels, cache) for n, ids in splits.items()}
-    n_labels = cfg.n_labels or max(
-        2, 1 + max(int(np.max(c.label.array)) for group in cases.values() for c in group)
-    )
-    info["n_labels"] = n_labels
+    n_labels = info["n_labels"] = count_labels(cfg, cases)
     if not any(len(c.foreground) for c in cases["train"]):
         raise SemgenError("the training label maps are empty (no labelled voxel)", data_dir)
-    model, init_info = build_model(
+    model, init_info = build_task_model(
         "segment",
         1 if n_labels == 2 else n_labels,
-        cfg.init,
-        cfg.width,
-        cfg.norm,
-        cfg.freeze_encoder,
-        cfg.linear_probe,
-        backbone=cfg.backbone,
-        patches={"patch": recipe.patch, "inference_patch": cfg.inference_patch},
+        cfg,
+        {"patch": recipe.patch, "inference_patch": cfg.inference_patch},
+        device,
     )
-    model.to(device)
     loss_fn = make_loss(n_labels)
-    rng = derive_rng(cfg.seed, "segment-train")
-    torch.manual_seed(cfg.seed)
+    rng = training_rng(cfg, "segment-train")
     steps = cfg.steps_per_epoch or max(1, -(-8 * len(cases["train"]) // recipe.batch_size))
-    val_rng = derive_rng(cfg.split_seed, "val-patches")
-    val = [
-        sample_patch(c, recipe.patch, val_rng, cfg.foreground_probability)
-        for c in cases["val"]
-        for _ in range(cfg.val_patches_per_case)
-    ]
-    val_x = np.stack([v[0] for v in val])
-    val_y = np.stack([v[1] for v in val])
-
-    def train_epoch(opt: torch.optim.Optimizer) -> float:
-        set_train_mode(model, True)
-        losses = []
-        for _ in range(steps):
-            picks = rng.integers(0, len(cases["train"]), recipe.batch_size)
-            pairs = [
-                sample_patch(cases["train"][i], recipe.patch, rng, cfg.foreground_probability)
-                for i in picks
-            ]
-            x = to_tensor(np.stack([p[0] for p in pairs]), device)
-            y = to_tensor(np.stack([p[1] for p in pairs]), device)
-            if cfg.augment:
-                x, y = random_flips([x, y], rng)
-            loss = loss_fn(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        return float(np.mean(losses))
-
-    @torch.no_grad()
-    def validate() -> tuple[float, float]:
-        set_train_mode(model, False)
-        losses, preds = [], []
-        for s in batches(len(val_x), recipe.batch_size):
-            logits = model(to_tensor(val_x[s], device))
-            losses.append(loss_fn(logits, to_tensor(val_y[s], device)).item() * len(val_x[s]))
-            preds.append(logits_to_labels(logits).cpu().numpy())
-        dice = segmentation_scores(np.concatenate(preds), val_y.astype(np.uint8), n_labels)
-        return float(np.sum(losses) / len(val_x)), dice["dice"]
-
-    files = run_folder(cfg, data_dir, out_dir, init_info, n_labels, recipe.patch, {"train": rng})
-    result = fit(model, recipe, cfg.epochs, train_epoch, validate, desc="finetune segment",
-                 run=files)
+    val_x, val_y = validation_patches(cases["val"], recipe.patch, cfg)
+    train_epoch = _epoch_trainer(model, cases["train"], loss_fn, steps, cfg, recipe, rng, device)
+    validate = _validator(model, val_x, val_y, loss_fn, n_labels, recipe.batch_size, device)
+    result = fit_in_folder(model, cfg, recipe, data_dir, out_dir, init_info, n_labels, rng,
+                           train_epoch, validate, "finetune segment")
     metrics = evaluate_cases(
         model,
         cases["test"],
@@ -212,6 +174,85 @@ def run_segment(
         info["warnings"],
     )
     return TaskOutcome("iou", metrics, result, info, init_info, model)
+
+
+def count_labels(cfg: FinetuneConfig, cases: dict[str, list[Case]]) -> int:
+    """The number of labels, background included: ``cfg.n_labels``, else one more than the
+    highest label in any label map (at least 2)."""
+    return cfg.n_labels or max(
+        2, 1 + max(int(np.max(c.label.array)) for group in cases.values() for c in group)
+    )
+
+
+def validation_patches(
+    cases: list[Case], patch: tuple[int, int, int], cfg: FinetuneConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed validation set: ``val_patches_per_case`` patches of each validation scan,
+    drawn from a generator of ``split_seed``, so every epoch (and run) sees the same ones."""
+    val_rng = derive_rng(cfg.split_seed, "val-patches")
+    val = [
+        sample_patch(c, patch, val_rng, cfg.foreground_probability)
+        for c in cases
+        for _ in range(cfg.val_patches_per_case)
+    ]
+    return np.stack([v[0] for v in val]), np.stack([v[1] for v in val])
+
+
+def _epoch_trainer(
+    model: torch.nn.Module,
+    train: list[Case],
+    loss_fn: torch.nn.Module,
+    steps: int,
+    cfg: FinetuneConfig,
+    recipe: Recipe,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> Callable[[torch.optim.Optimizer], float]:
+    """One training epoch: ``steps`` batches of patches from randomly picked training scans,
+    with seeded flips when ``augment``; it returns the mean batch loss."""
+
+    def train_epoch(opt: torch.optim.Optimizer) -> float:
+        set_train_mode(model, True)
+        losses = []
+        for _ in range(steps):
+            picks = rng.integers(0, len(train), recipe.batch_size)
+            pairs = [
+                sample_patch(train[i], recipe.patch, rng, cfg.foreground_probability)
+                for i in picks
+            ]
+            x = to_tensor(np.stack([p[0] for p in pairs]), device)
+            y = to_tensor(np.stack([p[1] for p in pairs]), device)
+            if cfg.augment:
+                x, y = random_flips([x, y], rng)
+            losses.append(optimiser_step(opt, loss_fn(model(x), y)))
+        return float(np.mean(losses))
+
+    return train_epoch
+
+
+def _validator(
+    model: torch.nn.Module,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    loss_fn: torch.nn.Module,
+    n_labels: int,
+    batch_size: int,
+    device: torch.device,
+) -> Callable[[], tuple[float, float]]:
+    """The validation step on the fixed patches: (mean loss per patch, Dice)."""
+
+    @torch.no_grad()
+    def validate() -> tuple[float, float]:
+        set_train_mode(model, False)
+        losses, preds = [], []
+        for s in batches(len(val_x), batch_size):
+            logits = model(to_tensor(val_x[s], device))
+            losses.append(loss_fn(logits, to_tensor(val_y[s], device)).item() * len(val_x[s]))
+            preds.append(logits_to_labels(logits).cpu().numpy())
+        dice = segmentation_scores(np.concatenate(preds), val_y.astype(np.uint8), n_labels)
+        return float(np.sum(losses) / len(val_x)), dice["dice"]
+
+    return validate
 
 
 def evaluate_cases(
