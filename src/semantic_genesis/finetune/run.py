@@ -74,40 +74,78 @@ def finetune(
             without it, ``checkpoints/`` is removed once the run has finished.
         notes: what a reader of metrics.json must know about the data (e.g. how small it is).
     """
-    from semantic_genesis.finetune.data import VolumeCache
-    from semantic_genesis.finetune.plots import plot_curves
     from semantic_genesis.finetune.tasks.common import resolve_device
-    from semantic_genesis.utils.provenance import run_info
     from semantic_genesis.utils.seed import seed_everything
 
     config = config or FinetuneConfig()
     recipe = config.resolved_recipe()
     out = Path(out_dir)
+    _start_folder(out, config)
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    t0 = time.perf_counter()
+    outcome = _run_task(Path(data_dir), out, config, recipe, device)
+    score = float(outcome.test[outcome.metric])
+    metrics = _metrics(outcome, config, recipe, data_dir, notes, device, time.perf_counter() - t0)
+    _write_outputs(out, outcome, config, recipe, metrics, save_model)
+    fit = outcome.fit
+    warned = metrics["warnings"]
+    say(
+        f"finetune {config.task} ({config.init}): test {outcome.metric} = {score:.4f}, "
+        f"best epoch {fit.best_epoch} of {len(fit.history)} -> {out}"
+        + (f" ({len(warned)} warning(s), listed in {METRICS_JSON})" if warned else "")
+    )
+    return FinetuneResult(
+        out, outcome.metric, score, outcome.test, fit.best_epoch, len(fit.history), warned
+    )
+
+
+def _start_folder(out: Path, config: FinetuneConfig) -> None:
+    """Check a resumed folder can be resumed, create ``out`` and save the run's config."""
     if config.resume:
         check_resumable(out)
     out.mkdir(parents=True, exist_ok=True)
     # the saved config re-runs the stage: resuming is what this run did, not one of its settings
     save_config(dataclasses.replace(config, resume=False), out / "config.yaml")
-    seed_everything(config.seed)
-    device = resolve_device(config.device)
+
+
+def _run_task(
+    data_dir: Path, out: Path, config: FinetuneConfig, recipe: Any, device: Any
+) -> Any:
+    """Run the config's task (classify or segment) with its volume cache; its TaskOutcome."""
+    from semantic_genesis.finetune.data import VolumeCache
+
     cache = VolumeCache(
         Path(config.cache_dir) if config.cache_dir else out / "cache",
         config.modality,
         config.window,
     )
-    t0 = time.perf_counter()
     if config.task == "classify":
         from semantic_genesis.finetune.tasks.classify import run_classify as run_task
     else:
         from semantic_genesis.finetune.tasks.segment import run_segment as run_task
-    outcome = run_task(Path(data_dir), out, config, recipe, cache, device)
+    return run_task(data_dir, out, config, recipe, cache, device)
+
+
+def _metrics(
+    outcome: Any,
+    config: FinetuneConfig,
+    recipe: Any,
+    data_dir: str | Path,
+    notes: str,
+    device: Any,
+    seconds: float,
+) -> dict[str, Any]:
+    """The content of metrics.json: test metrics, training summary and curves, data counts,
+    the initialisation, the recipe and config, and the run's provenance."""
+    from semantic_genesis.utils.provenance import run_info
+
     fit = outcome.fit
-    score = float(outcome.test[outcome.metric])
-    metrics = {
+    return {
         "task": config.task,
         "init": config.init,
         "metric": outcome.metric,
-        "score": score,
+        "score": float(outcome.test[outcome.metric]),
         "test": outcome.test,
         "best_epoch": fit.best_epoch,
         "epochs_to_best": fit.best_epoch,
@@ -123,17 +161,33 @@ def finetune(
         "recipe": dataclasses.asdict(recipe),
         "config": to_dict(config),
         "device": str(device),
-        "seconds": round(time.perf_counter() - t0, 2),
+        "seconds": round(seconds, 2),
         "warnings": list(outcome.data.get("warnings", [])),
         "history": [dataclasses.asdict(h) for h in fit.history],
         "run_info": run_info(),
     }
+
+
+def _write_outputs(
+    out: Path,
+    outcome: Any,
+    config: FinetuneConfig,
+    recipe: Any,
+    metrics: dict[str, Any],
+    save_model: bool,
+) -> None:
+    """Write curves.png, model.pt (with ``save_model``) and, last, metrics.json, which marks
+    the run finished; without ``save_model`` the run's checkpoints are then removed."""
+    from semantic_genesis.finetune.plots import plot_curves
+
+    fit = outcome.fit
     plot_curves(
         fit.history,
         out / "curves.png",
         "AUC" if outcome.metric == "auc" else "Dice",
         fit.best_epoch,
-        f"{config.task} from {Path(config.init).name}: test {outcome.metric} {score:.3f}",
+        f"{config.task} from {Path(config.init).name}: test {outcome.metric} "
+        f"{metrics['score']:.3f}",
     )
     if save_model:
         _save_model(outcome, config, recipe.patch, out / "model.pt")
@@ -142,15 +196,6 @@ def finetune(
         from semantic_genesis.training.loop import CHECKPOINTS
 
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # this run's own files
-    warned = metrics["warnings"]
-    say(
-        f"finetune {config.task} ({config.init}): test {outcome.metric} = {score:.4f}, "
-        f"best epoch {fit.best_epoch} of {len(fit.history)} -> {out}"
-        + (f" ({len(warned)} warning(s), listed in {METRICS_JSON})" if warned else "")
-    )
-    return FinetuneResult(
-        out, outcome.metric, score, outcome.test, fit.best_epoch, len(fit.history), warned
-    )
 
 
 def _save_model(
