@@ -118,12 +118,6 @@ def run_experiment(
         out_dir: the experiment folder.
         benchmark_overrides: BenchmarkConfig fields replacing the config's (e.g. fewer seeds).
     """
-    from semantic_genesis.benchmark.grid import run_benchmark
-    from semantic_genesis.data.phantoms import PhantomConfig, generate_phantoms
-    from semantic_genesis.discovery import DiscoverConfig, discover
-    from semantic_genesis.prepare.cohort import PrepareConfig, prepare
-    from semantic_genesis.pretrain import PretrainConfig, pretrain
-
     if not isinstance(config, ExperimentConfig):
         config = load_experiment_config(config)
     else:
@@ -132,6 +126,24 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "experiment.yaml")
     times: dict[str, float] = {}
+    tgt = _data_stages(config, out, times)
+    inits = _pretrain_stages(config, out, times)
+    result = _benchmark_stage(config, out, tgt, inits, benchmark_overrides, times)
+    for marker in sorted((out / "stages").glob("*.done")):  # stages finished by earlier runs
+        times.setdefault(marker.stem, json.loads(marker.read_text())["seconds"])
+    write_json(out / "experiment.json", {"stage_seconds": times, "inits": inits})
+    return result
+
+
+def _data_stages(config: ExperimentConfig, out: Path, times: dict[str, float]) -> Path:
+    """Make both phantom sets, prepare the pretraining cohort and discover its patterns.
+
+    Returns the target phantom folder, which the benchmark's phantom tasks read.
+    """
+    from semantic_genesis.data.phantoms import PhantomConfig, generate_phantoms
+    from semantic_genesis.discovery import DiscoverConfig, discover
+    from semantic_genesis.prepare.cohort import PrepareConfig, prepare
+
     src, tgt = out / "phantoms-pretrain", out / "phantoms-target"
     _stage(
         out,
@@ -167,6 +179,15 @@ def run_experiment(
         out / "patterns",
         from_dict(DiscoverConfig, config.discover, "discover"),
     )
+    return tgt
+
+
+def _pretrain_stages(
+    config: ExperimentConfig, out: Path, times: dict[str, float]
+) -> dict[str, str]:
+    """Pretrain (or resume) one model per method; return the benchmark's inits by name."""
+    from semantic_genesis.pretrain import PretrainConfig, pretrain
+
     inits = {"scratch": "scratch"}
     for name, method in config.methods.items():
         run_dir = out / "pretrain" / name
@@ -175,6 +196,20 @@ def run_experiment(
         )
         _stage(out, f"pretrain-{name}", times, pretrain, out / "patterns", run_dir, cfg)
         inits[name] = str((run_dir / "checkpoints" / "best.pt").resolve())
+    return inits
+
+
+def _benchmark_stage(
+    config: ExperimentConfig,
+    out: Path,
+    tgt: Path,
+    inits: dict[str, str],
+    benchmark_overrides: dict[str, Any] | None,
+    times: dict[str, float],
+) -> BenchmarkResult:
+    """Fine-tune every init on the benchmark's tasks (phantom tasks read ``tgt``)."""
+    from semantic_genesis.benchmark.grid import run_benchmark
+
     bench = copy.deepcopy({**config.benchmark, **(benchmark_overrides or {}), "inits": inits})
     for task in bench.get("tasks", []):
         if task.get("target", "").startswith("phantom-"):
@@ -184,7 +219,4 @@ def run_experiment(
         benchmark_config_from_dict(bench, source="experiment benchmark"), out / "benchmark"
     )
     times["benchmark"] = round(time.perf_counter() - t0, 1)
-    for marker in sorted((out / "stages").glob("*.done")):  # stages finished by earlier runs
-        times.setdefault(marker.stem, json.loads(marker.read_text())["seconds"])
-    write_json(out / "experiment.json", {"stage_seconds": times, "inits": inits})
     return result
