@@ -5,7 +5,7 @@ writes a run folder with ``checkpoints/{last,best}.pt``, metrics and figures. Mo
 ``config`` (settings; which method), ``methods`` (one module per method, the Semantics wrapper,
 the registry), ``losses``, ``network`` (what runs), ``trainer`` (epochs),
 ``state`` (RNG and early-stopping state for exact resume), ``distributed`` (DDP), ``data``
-(input checks), ``speed`` (CPU speed-ups), ``logs`` and ``figures``, ``run`` (the run folder).
+(input checks), ``speed`` (CPU speed-ups), ``figures``, ``run`` (the run folder).
 
 The torch-dependent names load on first use, so ``semgen --help`` does not import torch.
 """

@@ -161,11 +161,12 @@ def restorations_figure(
     return fig
 
 
-def draw_figures(trainer: Any, out_dir: Path, epoch: int) -> None:
-    """Draw the figures ``trainer.method`` declares into ``out_dir``."""
+def draw_figures(trainer: Any, history: list[dict[str, Any]], out_dir: Path, epoch: int) -> None:
+    """Draw the figures ``trainer.method`` declares into ``out_dir`` (``history``: the run's
+    metrics rows so far)."""
     method = trainer.method
     if "curves" in method.figures:
-        plot_curves(trainer.history, out_dir / CURVES_PNG, trainer.info.n_classes,
+        plot_curves(history, out_dir / CURVES_PNG, trainer.info.n_classes,
                     method.metrics())
     if "restorations" in method.figures:
         batch = trainer.figure_batch()

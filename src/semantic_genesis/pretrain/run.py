@@ -37,12 +37,17 @@ from semantic_genesis.pretrain.config import (
     resolve_method,
 )
 from semantic_genesis.pretrain.data import PatternsInfo, check_patterns
-from semantic_genesis.pretrain.distributed import is_out_of_memory, setup_runtime, shutdown
+from semantic_genesis.pretrain.distributed import (
+    gather_objects,
+    is_out_of_memory,
+    setup_runtime,
+    shutdown,
+)
 from semantic_genesis.pretrain.figures import CURVES_PNG, RESTORATIONS_PNG, draw_figures
-from semantic_genesis.pretrain.logs import METRICS_CSV, MetricsLog, epoch_row
 from semantic_genesis.pretrain.methods import Method
 from semantic_genesis.pretrain.network import backbone_name
 from semantic_genesis.pretrain.trainer import NonFiniteLoss, Trainer
+from semantic_genesis.training.loop import METRICS_CSV, Loop, NonFiniteMetric
 from semantic_genesis.utils.atomic import write_json
 from semantic_genesis.utils.config import save_config, to_dict
 from semantic_genesis.utils.dist import barrier, is_main
@@ -135,17 +140,18 @@ def _run(
             _clear(out_dir)
         barrier()
         trainer = Trainer(config, method, info, runtime, init)
-        if config.resume and last.is_file():
-            _resume(trainer, last, config)
+        resume = config.resume and last.is_file()
+        if resume:
+            _check_resume(last, config)
         elif config.resume:
             say(f"nothing to resume in {out_dir} yet (no {last.name}): starting a new run")
-        result = _loop(trainer, out_dir, config, method, info)
+        result = _loop(trainer, out_dir, config, method, info, resume)
         # ranks leave the group together, after rank 0 has written everything: a rank that
         # tore its gloo pairs down while rank 0 was still saving was once seen to abort
         # ("terminate called without an active exception") in a loaded test run
         barrier()
         return result
-    except NonFiniteLoss as exc:
+    except (NonFiniteLoss, NonFiniteMetric) as exc:
         raise SemgenError(
             f"{exc}; stopped ({_last_finite(out_dir / 'checkpoints')}). "
             "Try a lower --lr, or --amp none",
@@ -206,7 +212,10 @@ def _clear(out_dir: Path) -> None:
             path.unlink()
 
 
-def _resume(trainer: Trainer, last: Path, config: PretrainConfig) -> None:
+def _check_resume(last: Path, config: PretrainConfig) -> None:
+    """Refuse to resume from a ``last.pt`` that is not a pre-training run's, holds non-finite
+    weights, or was run with other settings (a field the stored run predates counts as its
+    default; the same method named by flags or by name is the same method)."""
     from semantic_genesis.models.checkpoint import nonfinite_tensors, read_checkpoint
 
     ckpt = read_checkpoint(last)
@@ -223,7 +232,6 @@ def _resume(trainer: Trainer, last: Path, config: PretrainConfig) -> None:
     free = set(RESUMABLE_CHANGES)
     if _same_method(stored, config):  # e.g. --method semantic-genesis for --pretext genesis
         free |= {"method", "pretext", "semantic"}
-    # a field the stored run predates counts as its default (e.g. backbone, method)
     defaults = to_dict(PretrainConfig())
     changed = sorted(k for k in now
                      if k not in free and stored.get(k, defaults.get(k)) != now[k])
@@ -235,8 +243,7 @@ def _resume(trainer: Trainer, last: Path, config: PretrainConfig) -> None:
             "pretrain-config.yaml settings or start a new run",
             last,
         )
-    trainer.load(ckpt)
-    say(f"resuming after epoch {trainer.start_epoch} from {last}")
+    say(f"resuming after epoch {int(ckpt['epoch'])} from {last}")
 
 
 def _same_method(stored: dict[str, Any], config: PretrainConfig) -> bool:
@@ -246,7 +253,7 @@ def _same_method(stored: dict[str, Any], config: PretrainConfig) -> bool:
     return old.pretext in PRETEXT_METHODS and method_spec(old) == method_spec(config)
 
 
-def _card(trainer: Trainer, info: PatternsInfo, method: Method, epoch: int) -> dict[str, Any]:
+def _card(trainer: Trainer, info: PatternsInfo, method: Method, epoch: int) -> Any:
     from semantic_genesis.models import ModelCard
 
     cfg = trainer.config
@@ -277,17 +284,55 @@ def _card(trainer: Trainer, info: PatternsInfo, method: Method, epoch: int) -> d
             "n_rotations": getattr(trainer.preset, "n_aux_classes", 0),
         },
     )
-    return card.to_dict()
+    return card
+
+
+def metric_columns(metric_names: list[str]) -> tuple[str, ...]:
+    """The ``metrics.csv`` header of a method with these statistics."""
+    return ("epoch", *(f"train_{s}" for s in metric_names), *(f"val_{s}" for s in metric_names),
+            "lr", "cubes_per_s", "seconds")
+
+
+def _make_loop(
+    trainer: Trainer, out_dir: Path, config: PretrainConfig, method: Method, info: PatternsInfo
+) -> Loop:
+    """The shared epoch loop (:class:`~semantic_genesis.training.Loop`) over this trainer.
+
+    ``last.pt`` keeps the layout of earlier releases: backbone ``state_dict``, ``model_card``,
+    ``method``, ``config``, ``aux_state_dict``, ``scaler`` and one RNG state per process."""
+    rt = trainer.rt
+    parts = trainer.resumable_parts()
+
+    def extras(epoch: int) -> dict[str, Any]:
+        heads = parts.get("aux_state_dict")
+        return {"method": method.label, **({"aux_state_dict": heads.state_dict()} if heads else {})}
+
+    def after_epoch(row: dict[str, Any], improved: bool) -> None:
+        if rt.main and config.figures:
+            draw_figures(trainer, loop.history, out_dir, row["epoch"])
+        if rt.main:
+            say(_summary(row, improved))
+
+    loop = Loop(
+        model=trainer.net.backbone, optimizer=trainer.optimizer, scheduler=trainer.scheduler,
+        epochs=config.epochs, patience=config.patience, min_delta=config.min_delta,
+        out_dir=out_dir, card=lambda epoch: _card(trainer, info, method, epoch),
+        # _check_resume compared the settings (older runs' missing fields count as defaults)
+        settings=to_dict(config), resumable=tuple(to_dict(config)),
+        state=parts, generators={"perturb": trainer.perturb_gen}, extras=extras,
+        columns=metric_columns(trainer.metric_names), untagged=("cubes_per_s", "seconds"),
+        tensorboard=True, after_epoch=after_epoch, restore_best=False, main=rt.main,
+        gather_rng=lambda state: gather_objects(state, rt), rank=rt.rank, desc="pre-training",
+    )
+    return loop
 
 
 def _loop(
-    trainer: Trainer, out_dir: Path, config: PretrainConfig, method: Method, info: PatternsInfo
+    trainer: Trainer, out_dir: Path, config: PretrainConfig, method: Method, info: PatternsInfo,
+    resume: bool,
 ) -> PretrainResult:
-    from semantic_genesis.models.checkpoint import save_checkpoint
-
     rt = trainer.rt
     ckpt_dir = out_dir / "checkpoints"
-    log = MetricsLog(out_dir, trainer.metric_names, trainer.start_epoch) if rt.main else None
     if rt.main:
         save_config(config, out_dir / CONFIG_YAML)
         say(
@@ -297,53 +342,29 @@ def _loop(
             f"{trainer.steps} steps of {config.batch_size} per epoch, {rt.world} process(es) "
             f"on {rt.device}"
         )
-    start = time.perf_counter()
-    epoch = trainer.start_epoch
-    stopped = trainer.early.should_stop
-    while epoch < config.epochs and not stopped:
-        train = trainer.train_epoch(epoch)
+
+    def step_fn(epoch: int) -> dict[str, float]:
+        train = trainer.train_epoch(epoch - 1)
+        return {**train.means, "cubes_per_s": train.cubes / max(train.seconds, 1e-9),
+                "seconds": train.seconds}
+
+    def eval_fn() -> dict[str, float] | None:
         val = trainer.evaluate()
-        lr = trainer.lr
-        trainer.step_schedule()
-        epoch += 1
-        monitored = (val or train).means["loss"]
-        improved = trainer.early.step(monitored, epoch)
-        stopped = trainer.early.should_stop
-        row = epoch_row(
-            epoch,
-            train.means,
-            val.means if val else {},
-            lr,
-            train.cubes / max(train.seconds, 1e-9),
-            train.seconds,
-            trainer.metric_names,
-        )
-        trainer.history.append(row)
-        if rt.main and config.figures:
-            draw_figures(trainer, out_dir, epoch)
-        resume = trainer.resume_state()  # collective: every rank's RNG state
-        if rt.main:
-            card = _card(trainer, info, method, epoch)
-            if improved:
-                save_checkpoint(
-                    {**trainer.weights(card, epoch), "val_loss": monitored}, ckpt_dir / "best.pt"
-                )
-            save_checkpoint({**trainer.weights(card, epoch), **resume}, ckpt_dir / "last.pt")
-            log.update(trainer.history)
-            say(_summary(row, improved))
-    if log is not None:
-        log.close()
+        return None if val is None else val.means
+
+    start = time.perf_counter()
+    done = _make_loop(trainer, out_dir, config, method, info).run(step_fn, eval_fn, resume=resume)
     result = PretrainResult(
         out_dir=out_dir,
         best_checkpoint=ckpt_dir / "best.pt",
         last_checkpoint=ckpt_dir / "last.pt",
         method=method.label,
-        epochs_run=epoch,
-        best_epoch=trainer.early.best_epoch,
-        best_val_loss=trainer.early.best_loss,
-        stopped_early=stopped,
+        epochs_run=done.epochs_run,
+        best_epoch=done.best_epoch,
+        best_val_loss=done.best_loss,
+        stopped_early=done.stopped_early,
         seconds=time.perf_counter() - start,
-        final=dict(trainer.history[-1]) if trainer.history else {},
+        final=dict(done.history[-1]) if done.history else {},
     )
     if rt.main:
         write_json(

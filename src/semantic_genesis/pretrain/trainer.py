@@ -25,7 +25,6 @@ from semantic_genesis.pretrain.distributed import (
     broadcast_buffers,
     eval_loader,
     from_workers,
-    gather_objects,
     no_sync,
     train_loader,
     wrap_ddp,
@@ -34,8 +33,6 @@ from semantic_genesis.pretrain.losses import MethodLoss
 from semantic_genesis.pretrain.methods import Batch, Method
 from semantic_genesis.pretrain.network import backbone_name, build_network
 from semantic_genesis.pretrain.speed import cpu_settings, use_fast_decoder
-from semantic_genesis.pretrain.state import EarlyStopping, capture_rng, restore_rng
-from semantic_genesis.utils.config import to_dict
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import progress, say
 from semantic_genesis.utils.seed import derive_seed, seed_everything
@@ -111,7 +108,6 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp is torch.float16)
         self.loss_fn = MethodLoss(method, config)
         self.metric_names = method.metric_names()
-        self.early = EarlyStopping(config.patience, config.min_delta)
         self.loader, self.sampler, self.loader_gen = train_loader(
             self.train_set, self.micro, runtime, config.seed, config.workers
         )
@@ -126,8 +122,7 @@ class Trainer:
                 "training loss"
             )
         self.perturb_gen = torch.Generator(self.device)
-        self.history: list[dict[str, Any]] = []
-        self.start_epoch = self._epoch = 0
+        self._epoch = 0
 
     def _initialise(self, init: Any) -> None:
         """Load ``init`` into the backbone; refuse weights of another width or layout."""
@@ -265,68 +260,14 @@ class Trainer:
         largest = torch.nn.utils.get_total_norm(tensors, norm_type=float("inf"))  # no overflow
         return bool(torch.isfinite(largest))
 
-    def step_schedule(self) -> None:
-        """StepLR is stepped once per epoch, as in the reference (method.md §5.1)."""
-        self.scheduler.step()
-
-    @property
-    def lr(self) -> float:
-        """The learning rate in force for the current epoch."""
-        return float(self.optimizer.param_groups[0]["lr"])
-
-    # -----------------------------------------------------------------------------------------
-    # checkpoints
-
-    def weights(self, card: dict[str, Any], epoch: int) -> dict[str, Any]:
-        """The part every checkpoint holds: backbone weights, model card, the method's heads
-        outside the backbone (``aux_state_dict``, keys ``<head>.<parameter>``)."""
-        ckpt: dict[str, Any] = {
-            "state_dict": self.net.backbone.state_dict(),
-            "model_card": card,
-            "epoch": epoch,
-            "method": self.method.label,
-            "config": to_dict(self.config),
-        }
+    def resumable_parts(self) -> dict[str, Any]:
+        """What ``last.pt`` holds of this trainer besides the backbone, the optimiser and the
+        schedule, under its keys: the GradScaler (``scaler``) and the method's heads outside
+        the backbone (``aux_state_dict``, keys ``<head>.<parameter>``), when it has any."""
+        parts: dict[str, Any] = {"scaler": _Scaler(self.scaler)}
         if len(self.net.heads):
-            ckpt["aux_state_dict"] = self.net.heads.state_dict()
-        return ckpt
-
-    def resume_state(self) -> dict[str, Any]:
-        """Optimiser, scheduler, early stopping, history and every process's RNG states.
-
-        Collective under DDP (all processes must call it)."""
-        rngs = gather_objects(capture_rng({"perturb": self.perturb_gen}), self.rt)
-        return {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "early_stopping": self.early.state_dict(),
-            "history": list(self.history),
-            "rng": rngs,
-        }
-
-    def load(self, ckpt: dict[str, Any]) -> None:
-        """Continue from a ``last.pt`` written by :meth:`weights` + :meth:`resume_state`."""
-        self.net.backbone.load_state_dict(ckpt["state_dict"])
-        if len(self.net.heads):
-            self.net.heads.load_state_dict(_aux_state(ckpt["aux_state_dict"], self.net))
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        if ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
-        self.early.load_state_dict(ckpt["early_stopping"])
-        self.history = list(ckpt["history"])
-        self.start_epoch = int(ckpt["epoch"])
-        rngs = ckpt["rng"]
-        if len(rngs) != self.rt.world:
-            say(
-                f"note: last.pt was written by {len(rngs)} process(es), this run has "
-                f"{self.rt.world}; random streams continue from rank 0's state"
-            )
-        restore_rng(
-            rngs[self.rt.rank] if len(rngs) == self.rt.world else rngs[0],
-            {"perturb": self.perturb_gen},
-        )
+            parts["aux_state_dict"] = _Heads(self.net)
+        return parts
 
     def _means(self, sums: torch.Tensor) -> dict[str, float]:
         n = max(sums[-1].item(), 1.0)
@@ -358,6 +299,33 @@ def _perturbed(result: Any) -> tuple[torch.Tensor, torch.Tensor | None, torch.Te
         raise SemgenError("the method's perturbation must return (input, target, extra labels) "
                           f"with a tensor input, got {type(result).__name__}")
     return result
+
+
+class _Scaler:
+    """The GradScaler's state; a ``last.pt`` without one (fp32 runs) leaves it as it is."""
+
+    def __init__(self, scaler: torch.amp.GradScaler) -> None:
+        self.scaler = scaler
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.scaler.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            self.scaler.load_state_dict(state)
+
+
+class _Heads:
+    """The method's heads outside the backbone, as ``last.pt``'s ``aux_state_dict``."""
+
+    def __init__(self, net: Any) -> None:
+        self.net = net
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.net.heads.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.heads.load_state_dict(_aux_state(state, self.net))
 
 
 def _aux_state(state: dict[str, Any], net: Any) -> dict[str, Any]:
