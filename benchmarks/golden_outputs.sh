@@ -8,7 +8,10 @@ set -euo pipefail
 REPO=$1; OUT=$2
 S="$REPO/.venv/bin/semgen"
 export SEMGEN_QUIET=1 OMP_NUM_THREADS=1
-rm -rf "$OUT"; mkdir -p "$OUT"
+if [ -e "$OUT" ] && [ -n "$(ls -A "$OUT")" ]; then
+  echo "golden_outputs.sh: $OUT exists and is not empty; choose a new folder" >&2; exit 2
+fi
+mkdir -p "$OUT"
 cd "$OUT"
 $S phantoms --out ph --n 8 --seed 0 --spacing 3 3 4 --workers 1 > /dev/null
 $S prepare ph/images --out cohort --modality ct > /dev/null 2>&1
