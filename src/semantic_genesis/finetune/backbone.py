@@ -88,7 +88,6 @@ def check_backbone(
             family, or a patch the network cannot halve evenly.
     """
     from semantic_genesis.models import create_model
-    from semantic_genesis.models.backbone import check_input_size
     from semantic_genesis.models.registry import backbone_model
 
     family = backbone or REFERENCE
@@ -98,9 +97,7 @@ def check_backbone(
         family = arch["backbone"]
     with torch.device("meta"):  # shapes only: the family's size rule, no memory
         model = create_model(backbone_model(family, "unet"), width=1)
-    for what, size in patches.items():
-        if size is not None:
-            check_input_size(model, size, what)
+    _check_patches(model, patches)
     return family
 
 
@@ -172,16 +169,22 @@ def _create_network(
     """A freshly initialised network ``name`` for ``task``, refused (before any training)
     when one of ``patches`` does not fit its poolings."""
     from semantic_genesis.models import create_model
-    from semantic_genesis.models.backbone import check_input_size
 
     if task == "classify":
         model = create_model(name, n_classes=n_out, head="mlp", **kwargs)
     else:
         model = create_model(name, out_channels=n_out, **kwargs)
+    _check_patches(model, patches)
+    return model
+
+
+def _check_patches(model: nn.Module, patches: dict[str, Any] | None) -> None:
+    """Each named patch size (None = not used) must fit the network's poolings."""
+    from semantic_genesis.models.backbone import check_input_size
+
     for what, size in (patches or {}).items():
         if size is not None:
             check_input_size(model, size, what)
-    return model
 
 
 def _describe_init(
