@@ -4,10 +4,11 @@
              -> fine-tune scratch vs MG vs SG on the phantom targets (+ the real CT sample)
              -> report.html / report.md
 
-The chain itself is :func:`semantic_genesis.benchmark.experiment.run_experiment` with the shipped
-``configs/demo.yaml`` (about 8 minutes on 2 CPU cores, 7.7 measured) or ``configs/demo-quick.yaml`` (a few
-minutes; tiny settings, only to see every stage work). Every stage resumes, so a re-run after an
-interruption continues, and a finished demo re-run only rebuilds the report.
+The chain itself is :func:`semantic_genesis.benchmark.experiment.run_experiment` with the
+shipped ``configs/demo.yaml`` (about 8 minutes on 2 CPU cores, 7.7 measured) or
+``configs/demo-quick.yaml`` (a few minutes; tiny settings, only to see every stage work). Every
+stage resumes, so a re-run after an interruption continues, and a finished demo re-run only
+rebuilds the report.
 """
 
 from __future__ import annotations
