@@ -16,7 +16,8 @@ $(BIN)/python:
 # setup.py compiles the perturbations' CPU kernels (transforms/csrc); a change there reinstalls
 $(VENV)/.installed: $(BIN)/python pyproject.toml setup.py $(wildcard src/semantic_genesis/transforms/csrc/*)
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	# the pin again: nnunetv2 pulls timm -> torchvision, whose newest release would replace torch
+	$(BIN)/python -m pip install -q -e ".[dev]" $(TORCH)
 	touch $@
 
 venv install: $(VENV)/.installed

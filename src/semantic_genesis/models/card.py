@@ -41,6 +41,9 @@ class ModelCard:
     semantic: bool = True
     method: str = ""  # the pre-training method's registry name ("" before methods had names)
     data_fingerprint: str = ""
+    #: hashed ids (prepare.groups.case_hash) of the cases pre-training saw; finetune and
+    #: benchmark refuse a target whose test case is among them
+    seen_cases: list[str] = field(default_factory=list)
     package_version: str = __version__
     notes: dict[str, Any] = field(default_factory=dict)
 
