@@ -50,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"semgen discover: warning: {w.message}", file=sys.stderr)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    left_out = result.excluded.get("n_excluded", 0)
+    if left_out:
+        groups = ", ".join(f"{g} {n}" for g, n in result.excluded["excluded_per_group"].items())
+        print(f"left out {left_out} case(s) of the excluded groups ({groups}; "
+              "--exclude-groups '' keeps them)")
     print(f"{result.n_classes} classes, {result.n_patterns} patterns "
           f"(K = {result.k_train} train, {result.k_val} val) -> {result.out_dir}")
     return 0

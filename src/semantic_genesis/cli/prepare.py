@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
             example = next(v for v in report.volumes if v["modality"] == modality)
             _say(f"--modality auto chose {modality} for {n} volume(s), e.g. {example['source']}: "
                  f"{example['modality_reason']}")
+    if any(report.groups):  # LUNA16 subsets (prepare.groups): what pre-training may leave out
+        _say("volumes per source group: " + ", ".join(
+            f"{g or '(none)'} {n}" for g, n in report.groups.items()))
     for warning in report.warnings:
         _say(f"warning: {warning}")
     if report.n_prepared == 0:

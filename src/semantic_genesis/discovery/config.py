@@ -18,6 +18,7 @@ from semantic_genesis.discovery.coordinates import (
     TISSUE_THRESHOLD,
     CoordinateRules,
 )
+from semantic_genesis.prepare.groups import DEFAULT_EXCLUDED_GROUPS, normalise_groups
 from semantic_genesis.pretrain.data import PATCH_MULTIPLE
 from semantic_genesis.utils.config import setting, to_dict, validate
 from semantic_genesis.utils.device import DEVICE_CHOICES, check_device
@@ -57,6 +58,10 @@ class DiscoverConfig:
     Neighbours: ``index`` ``flat`` (exact L2) or ``ivf``; ``small_neighbours`` ``skip`` (a
     neighbour whose volume cannot hold the crop is left out) or ``clamp`` (its crop is moved the
     least needed to fit).
+
+    Leakage: ``exclude_groups`` (LUNA16 subsets 7-9 by default, the target tasks' test scans;
+    method.md §1.1) are left out of everything discovery does, so no pattern, and no
+    pre-training on the patterns, comes from them.
     """
 
     n_classes: int = setting(44, ge=1, help="classes C")
@@ -100,6 +105,9 @@ class DiscoverConfig:
         "FAISS index: exact L2, or inverted file for huge cohorts"))
     small_neighbours: str = setting("skip", choices=("skip", "clamp"), help=(
         "a neighbour whose volume cannot hold the crop: leave it out, or move its crop inside"))
+    exclude_groups: tuple[str, ...] = setting(DEFAULT_EXCLUDED_GROUPS, help=(
+        "source groups (cohort.csv's group: LUNA16 subsets) whose cases discovery never uses, "
+        "so pre-training never sees them; '' = none (method.md §1.1)"))
     montage_classes: int = setting(12, ge=0, help="classes drawn in patterns.png")
     montage_neighbours: int = setting(5, ge=0, help="instances per class drawn in patterns.png")
 
@@ -117,6 +125,7 @@ class DiscoverConfig:
             value = getattr(self, name)
             if isinstance(value, numbers.Real) and not isinstance(value, bool):
                 setattr(self, name, float(value))
+        self.exclude_groups = normalise_groups(self.exclude_groups)
         for name in ("features", "encoder_checkpoint"):  # paths are kept as text
             if isinstance(getattr(self, name), os.PathLike):
                 setattr(self, name, os.fspath(getattr(self, name)))
@@ -153,6 +162,8 @@ class DiscoverConfig:
 
 #: settings that do not change the result (left out of the resume keys)
 _PRESENTATION = {"device", "montage_classes", "montage_neighbours"}
+#: settings whose effect the fingerprint of the cases used already holds (left out of the keys)
+_IN_FINGERPRINT = {"exclude_groups"}
 #: settings the features depend on
 _FEATURE_FIELDS = {"features", "encoder_checkpoint", "seed", "ae_width", "ae_shape",
                    "ae_epochs", "ae_patience", "ae_batch", "ae_lr"}
@@ -187,7 +198,7 @@ def feature_key(config: DiscoverConfig, fingerprint: str) -> str:
 def result_key(config: DiscoverConfig, fingerprint: str) -> str:
     """What the discovered classes depend on: every setting but presentation, plus features."""
     d = {k: v for k, v in to_dict(config).items()
-         if k not in _PRESENTATION and (k == "seed" or k not in _FEATURE_FIELDS)}
+         if k not in _PRESENTATION | _IN_FINGERPRINT and (k == "seed" or k not in _FEATURE_FIELDS)}
     # neighbours are searched within the reference's modality (not before this key existed)
     return _digest({"features": feature_key(config, fingerprint), "neighbours": "modality",
                     **d})

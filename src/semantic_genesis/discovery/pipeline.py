@@ -20,6 +20,10 @@ Output folder: rank 0 claims ``out_dir`` (:func:`semantic_genesis.utils.outdir.c
 before any rank writes: it must be new, empty or made by ``discover`` before, not contain the
 cohort, and it is locked for the run. ``--overwrite`` removes only discover's own part files.
 
+Leakage (method.md §1.1): the cases of ``exclude_groups`` (LUNA16 subsets 7-9 by default) are
+left out before anything else, so no feature, class or pattern comes from them; discover.json
+records the groups and how many cases were left out.
+
 Nothing is adapted silently: a smaller K, fewer classes than asked (with per-reason counts),
 skipped or clamped neighbours and mixed modalities are warnings (``DiscoverWarning``, printed
 by the command) and recorded in ``discover.json``; NaN volumes or features are errors.
@@ -63,6 +67,7 @@ from semantic_genesis.io.manifests import (
     write_classes,
     write_patterns,
 )
+from semantic_genesis.prepare.groups import group_counts, pretraining_records
 from semantic_genesis.utils.atomic import TMP_PREFIX, write_json
 from semantic_genesis.utils.config import save_config, to_dict
 from semantic_genesis.utils.dist import barrier, is_main, world_size
@@ -97,6 +102,8 @@ class DiscoverResult:
     fewer_classes: dict = field(default_factory=dict)
     neighbour_shortfalls: list[dict] = field(default_factory=list)
     automatic: list[str] = field(default_factory=list)
+    #: what ``exclude_groups`` left out: excluded_groups, n_excluded, excluded_per_group
+    excluded: dict = field(default_factory=dict)
 
 
 def _warn(notes: list[str], message: str) -> None:
@@ -168,10 +175,13 @@ def discover(cohort_dir: str | Path, out_dir: str | Path, config: DiscoverConfig
     cohort_dir, out_dir = Path(cohort_dir).resolve(), Path(out_dir).resolve()
     config = config or DiscoverConfig()
     config.check()
-    records = sorted(read_cohort(cohort_dir), key=lambda r: r.id)
+    every = sorted(read_cohort(cohort_dir), key=lambda r: r.id)
+    records = pretraining_records(every, config.exclude_groups)
+    left_out = _left_out(every, records, config)
     train = [r for r in records if r.split == "train"]
     if not train:
-        raise SemgenError("no training patients (split 'train')", cohort_dir / COHORT_CSV)
+        held = f" outside --exclude-groups {' '.join(config.exclude_groups)}" if left_out else ""
+        raise SemgenError(f"no training patients (split 'train'){held}", cohort_dir / COHORT_CSV)
     _check_patch(train, config, cohort_dir)
     inputs = [cohort_dir] + [p for p in (config.features, config.encoder_checkpoint)
                              if p and Path(p).exists()]
@@ -179,11 +189,28 @@ def discover(cohort_dir: str | Path, out_dir: str | Path, config: DiscoverConfig
                          legacy=(DISCOVER_JSON, PATTERNS_CSV), settings=to_dict(config)
                          ) if is_main() else contextlib.nullcontext()
     with claim:
-        return _discover(cohort_dir, out_dir, config, records, overwrite)
+        return _discover(cohort_dir, out_dir, config, records, overwrite,
+                         {"fingerprint": cohort_fingerprint(every), **left_out})
+
+
+def _left_out(every: list[CohortRecord], kept: list[CohortRecord], config: DiscoverConfig
+              ) -> dict:
+    """What ``exclude_groups`` left out (for discover.json), said on the console (method.md
+    §1.1: the target tasks' test scans never reach pre-training)."""
+    kept_ids = {r.id for r in kept}
+    counts = group_counts(r for r in every if r.id not in kept_ids)
+    if counts:
+        say(f"discover: left out {sum(counts.values())} of {len(every)} case(s) of the excluded "
+            "groups (" + ", ".join(f"{g} {n}" for g, n in counts.items()) + "); "
+            "--exclude-groups '' keeps them")
+    return {"excluded_groups": list(config.exclude_groups), "n_excluded": sum(counts.values()),
+            "excluded_per_group": counts}
 
 
 def _discover(cohort_dir: Path, out_dir: Path, config: DiscoverConfig,
-              records: list[CohortRecord], overwrite: bool) -> DiscoverResult:
+              records: list[CohortRecord], overwrite: bool, cohort: dict) -> DiscoverResult:
+    """Discovery on ``records`` (the cases outside the excluded groups); ``cohort`` holds the
+    whole cohort's fingerprint and what was left out, for discover.json."""
     t0 = time.perf_counter()
     train = [r for r in records if r.split == "train"]
     val = [r for r in records if r.split == "val"]
@@ -231,9 +258,10 @@ def _discover(cohort_dir: Path, out_dir: Path, config: DiscoverConfig,
                      "clamp moves such crops inside instead)")
     result = DiscoverResult(out_dir, len(classes), len(rows), k_train, k_val,
                             feats.features.shape[1], classes, skipped_refs, skipped_nb, notes,
-                            timings, fewer, short, automatic)
+                            timings, fewer, short, automatic,
+                            {k: v for k, v in cohort.items() if k != "fingerprint"})
     if is_main():
-        _write_outputs(result, config, cohort_dir, by_id, rows, clamped, fingerprint, t0)
+        _write_outputs(result, config, cohort_dir, by_id, rows, clamped, cohort, t0)
     barrier()
     say(f"discovered {len(classes)} classes, {len(rows)} patterns -> {out_dir}")
     return result
@@ -294,8 +322,9 @@ def _fewer_classes(config: DiscoverConfig, n_train: int, classes: list[Discovere
 
 def _write_outputs(result: DiscoverResult, config: DiscoverConfig, cohort_dir: Path,
                    by_id: dict[str, CohortRecord], rows: list, clamped: list[dict],
-                   fingerprint: str, t0: float) -> None:
-    """patterns.csv, classes.csv, patterns.png and discover.json (written last)."""
+                   cohort: dict, t0: float) -> None:
+    """patterns.csv, classes.csv, patterns.png and discover.json (written last; its
+    ``cohort_fingerprint`` is the whole cohort's, which pre-training checks)."""
     out = result.out_dir
     write_patterns(out, rows)
     count = {}
@@ -314,7 +343,9 @@ def _write_outputs(result: DiscoverResult, config: DiscoverConfig, cohort_dir: P
     result.timings["montage_s"] = time.perf_counter() - t
     result.timings["total_s"] = time.perf_counter() - t0
     write_json(out / DISCOVER_JSON, {
-        "cohort": str(cohort_dir), "cohort_fingerprint": fingerprint,
+        "cohort": str(cohort_dir), "cohort_fingerprint": cohort["fingerprint"],
+        "excluded_groups": cohort["excluded_groups"], "n_excluded": cohort["n_excluded"],
+        "excluded_per_group": cohort["excluded_per_group"],
         "n_classes": result.n_classes, "patch": list(config.patch),
         "n_classes_requested": config.n_classes, "n_patterns": result.n_patterns,
         "k_train": result.k_train, "k_val": result.k_val,

@@ -3,7 +3,8 @@
 Each stage reads only the files of the stage before it, through the readers here:
 
 - ``cohort/cohort.csv``: one row per usable volume (:class:`CohortRecord`); the volumes are
-  ``volumes/<id>.npy`` in [0, 1], axis order (x, y, z), memory-mappable.
+  ``volumes/<id>.npy`` in [0, 1], axis order (x, y, z), memory-mappable; the optional
+  ``group`` column holds each case's source group (its LUNA16 subset), "" when absent.
 - ``patterns/patterns.csv``: one row per instance of a discovered class (:class:`PatternRecord`);
   ``patterns/classes.csv``: one row per class (:class:`ClassRecord`); ``patterns/discover.json``
   names the cohort it was discovered in and that cohort's fingerprint.
@@ -36,6 +37,9 @@ DISCOVER_JSON = "discover.json"
 
 COHORT_COLUMNS = ["id", "split", "source", "modality", "shape_x", "shape_y", "shape_z",
                   "spacing_x", "spacing_y", "spacing_z", "sha256", "file"]
+#: columns ``cohort.csv`` may lack (a cohort prepared by an older release): read as ""
+#: (``group``: the case's source group, e.g. its LUNA16 subset; prepare.groups)
+OPTIONAL_COHORT_COLUMNS = ["group"]
 PATTERN_COLUMNS = ["class", "split", "patient_id", "rank", "x", "y", "z",
                    "size_x", "size_y", "size_z"]
 CLASS_COLUMNS = ["class", "patient_id", "x", "y", "z", "air_score"]
@@ -108,6 +112,7 @@ class CohortRecord:
     sha256: str  # of the source file(s)
     file: str  # relative to the cohort folder, e.g. "volumes/<id>.npy"
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    group: str = ""  # source group, e.g. "subset3" for LUNA16 (prepare.groups); "" = none
 
     def row(self) -> dict[str, Any]:
         return {"id": self.id, "split": self.split, "source": self.source,
@@ -115,22 +120,25 @@ class CohortRecord:
                 "shape_x": self.shape[0], "shape_y": self.shape[1], "shape_z": self.shape[2],
                 "spacing_x": f"{self.spacing[0]:.6g}", "spacing_y": f"{self.spacing[1]:.6g}",
                 "spacing_z": f"{self.spacing[2]:.6g}", "sha256": self.sha256, "file": self.file,
-                **self.extra}
+                "group": self.group, **self.extra}
 
     @classmethod
     def from_row(cls, row: dict[str, str], path: str | Path | None = None,
                  line: int | None = None) -> CohortRecord:
         """Parse one ``cohort.csv`` row, checking every field (shapes >= 1, spacings > 0 and
-        finite, split train/val, modality ct/mr/none, a file inside the cohort folder)."""
+        finite, split train/val, modality ct/mr/none, a file inside the cohort folder);
+        a missing or empty ``group`` is ""."""
         r = RowReader(row, path, line)
-        extra = {k: v for k, v in row.items() if k not in COHORT_COLUMNS and k is not None}
+        known = COHORT_COLUMNS + OPTIONAL_COHORT_COLUMNS
+        extra = {k: v for k, v in row.items() if k not in known and k is not None}
         return cls(id=r.text("id"), split=r.text("split", SPLITS), source=row["source"] or "",
                    modality=r.text("modality", MODALITY_NAMES),
                    shape=(r.integer("shape_x", 1), r.integer("shape_y", 1),
                           r.integer("shape_z", 1)),
                    spacing=(r.number("spacing_x", 0), r.number("spacing_y", 0),
                             r.number("spacing_z", 0)),
-                   sha256=row["sha256"] or "", file=r.relative_file("file"), extra=extra)
+                   sha256=row["sha256"] or "", file=r.relative_file("file"), extra=extra,
+                   group=(row.get("group") or "").strip())
 
 
 @dataclass(frozen=True)

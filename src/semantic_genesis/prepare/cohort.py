@@ -2,6 +2,7 @@
 
     cohort/
       cohort.csv              one row per usable volume (manifests.CohortRecord), + origin/direction
+                              and its source group (the LUNA16 subset; prepare.groups)
       volumes/<id>.npy        float16 (or float32) in [0, 1], axis order (x, y, z), memory-mappable
       volumes/<id>.json       per-volume sidecar: source sha256, recipe, geometry, modality + why
       prepare-report.json     every skipped input with its reason, per-volume decisions, run info
@@ -59,6 +60,7 @@ from semantic_genesis.prepare.folder import (
     sidecar_path,
     writing,
 )
+from semantic_genesis.prepare.groups import group_counts, source_group
 from semantic_genesis.utils import dist
 from semantic_genesis.utils.atomic import save_npy_atomic, write_json
 from semantic_genesis.utils.config import save_config, to_dict
@@ -80,7 +82,7 @@ class PrepareReport:
     ``replaced`` (why an earlier version was redone), modality and why, notes, warnings);
     ``skipped`` one per unusable input (input, reason); ``removed`` the files of an earlier run
     that were removed (``removed_ids`` their volumes); ``warnings`` every line a user must read
-    (each names its file).
+    (each names its file); ``groups`` how many volumes each source group holds ("" = none).
     """
 
     out_dir: Path
@@ -90,6 +92,7 @@ class PrepareReport:
     removed: list[str] = field(default_factory=list)
     removed_ids: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    groups: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_prepared(self) -> int:
@@ -341,11 +344,13 @@ def prepare(inputs: list[str | Path], out_dir: str | Path,
 
 
 def _record(info: dict[str, Any], split: str) -> CohortRecord:
+    """The cohort.csv row of a prepared volume; its group comes from its source path
+    (``prepare.groups.source_group``: the LUNA16 subset folder holding it)."""
     origin = info["origin"]
     return CohortRecord(
         id=info["id"], split=split, source=info["source"], modality=info["modality"],
         shape=tuple(info["shape"]), spacing=tuple(info["spacing"]), sha256=info["sha256"],
-        file=info["file"],
+        file=info["file"], group=source_group(info["source"]),
         extra={"origin_x": f"{origin[0]:.6g}", "origin_y": f"{origin[1]:.6g}",
                "origin_z": f"{origin[2]:.6g}",
                "direction": " ".join(f"{d:.6g}" for d in info["direction"])})
@@ -387,6 +392,7 @@ def _assemble(scans: list[Scan], out_dir: Path, config: PrepareConfig,
                                            "warnings": info.get("warnings", [])})
         report.warnings += [f"{info['source']}: {w}" for w in info.get("warnings", [])]
     report.warnings += _mixed_modalities(report.volumes, out_dir)
+    report.groups = group_counts(report.records)
     report.skipped.sort(key=lambda s: s["input"])
     if ok:
         with writing(out_dir / "cohort.csv"):
@@ -397,7 +403,8 @@ def _assemble(scans: list[Scan], out_dir: Path, config: PrepareConfig,
             save_config(config, out_dir / CONFIG_YAML)
     with writing(out_dir / REPORT_JSON):
         write_json(out_dir / REPORT_JSON, {
-            "n_prepared": len(ok), "n_skipped": len(report.skipped), "volumes": report.volumes,
+            "n_prepared": len(ok), "n_skipped": len(report.skipped), "groups": report.groups,
+            "volumes": report.volumes,
             "skipped": report.skipped, "removed": report.removed, "warnings": report.warnings,
             "config": to_dict(config), "run_info": run_info()})
     return report
