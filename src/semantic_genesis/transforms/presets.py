@@ -17,6 +17,9 @@ works on a batch ``(N, C, X, Y, Z)`` in [0, 1] on the batch's device:
 - ``rotation``: the input is rotated by one of 8 shape-preserving rotations and ``aux`` holds the
   rotation index (``n_aux_classes`` = 8). The target is the rotated input itself, so a restoration
   loss would only be an auto-encoder: the engine should train the rotation head on ``aux`` only.
+- ``rubik``: Rubik's cube (Zhuang et al. 2019, :mod:`.rubik`): the 2 x 2 x 2 sub-cubes
+  rearranged and turned in place; ``aux`` ``(N, 17)`` holds the permutation class and the 16
+  turn flags.
 
 Validation with fixed perturbations: build a fresh generator with the same seed at the start of
 every validation pass and iterate the validation batches in a fixed order (no shuffling), e.g.
@@ -42,6 +45,7 @@ from semantic_genesis.transforms.local_shuffle import LocalPixelShuffle
 from semantic_genesis.transforms.outpainting import OutPainting
 from semantic_genesis.transforms.patch_swap import PatchSwap
 from semantic_genesis.transforms.rotation import Rotation
+from semantic_genesis.transforms.rubik import N_PERMUTATIONS, RubiksCube, rubik_labels
 
 
 @dataclass
@@ -325,6 +329,24 @@ class RotationPreset(Preset):
         return Perturbed(out, out, p["k"], applied, {"rotation": p})
 
 
+class RubikPreset(Preset):
+    """Rubik's cube pretext (:mod:`.rubik`): ``aux`` ``(N, 17)`` = the permutation class, then
+    the 8 horizontal and 8 vertical turn flags; the target is the scrambled input itself
+    (nothing is restored); ``n_aux_classes`` = the permutation classes."""
+
+    name = "rubik"
+
+    def __init__(self, n_permutations: int = N_PERMUTATIONS, gap_divisor: int = 16) -> None:
+        super().__init__(n_permutations=n_permutations, gap_divisor=gap_divisor)
+        self.rubik = RubiksCube(n_permutations, gap_divisor)
+        self.n_aux_classes = n_permutations
+
+    def perturb(self, x: torch.Tensor, generator: torch.Generator | None) -> Perturbed:
+        out, p = self.rubik.forward(x, generator)
+        applied = [f"rubik-{k}" for k in p["perm"].tolist()]
+        return Perturbed(out, out, rubik_labels(p), applied, {"rubiks-cube": p})
+
+
 def _inpaint(side_divisors: tuple[int, int] = (4, 2), fill: str | float = "mean") -> Preset:
     return Single(
         "inpaint",
@@ -350,12 +372,13 @@ PRESETS: dict[str, Callable[..., Preset]] = {
     "shuffle": _shuffle,
     "identity": Identity,
     "rotation": RotationPreset,
+    "rubik": RubikPreset,
 }
 
 
 def build_preset(name: str, **options: object) -> Preset:
     """The preset ``name`` (``sg``, ``mg``, ``inpaint``, ``shuffle``, ``identity``,
-    ``rotation``) configured with ``options`` (see each preset's arguments)."""
+    ``rotation``, ``rubik``) configured with ``options`` (see each preset's arguments)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     try:
