@@ -22,7 +22,7 @@ from semantic_genesis.utils import SemgenError
     ("pretext", "semantic", "expected"),
     [
         ("genesis", True, (True, True, False, "sg", "ynet3d", "Semantic Genesis")),
-        ("genesis", False, (True, False, False, "mg", "unet3d", "Models Genesis")),
+        ("genesis", False, (True, False, False, "mg", "unet3d", "Genesis restoration")),
         ("none", True, (False, True, False, "sg", "ynet3d", "self-classification")),
         (
             "inpaint",

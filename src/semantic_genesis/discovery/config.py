@@ -25,6 +25,16 @@ from semantic_genesis.utils.device import DEVICE_CHOICES, check_device
 from semantic_genesis.utils.errors import SemgenError
 
 FEATURE_KINDS = ("ae", "encoder")
+PROFILES = ("ours", "reference")
+#: the values ``profile`` gives the fields left at None (method.md §12): ours are CPU-sized;
+#: the reference's are ``train_autoencoder.py``'s budget (at most 10,000 epochs, early stopping
+#: after 50, batch 8 as intended, §2.1) and ``self_discovery``'s minimum class distance of 5
+#: voxels (§9.5)
+PROFILE_VALUES: dict[str, dict[str, Any]] = {
+    "ours": {"ae_epochs": 20, "ae_patience": 5, "ae_batch": 2, "min_distance": 16.0},
+    "reference": {"ae_epochs": 10_000, "ae_patience": 50, "ae_batch": 8, "min_distance": 5.0,
+                  "ae_width": 32, "ae_shape": (128, 128, 64)},
+}
 #: ``ae_shape`` 0 0 0: 128 x 128 x 64 (method.md §2.1) with a GPU, 64 x 64 x 32 on a CPU
 AUTO_SHAPE = (0, 0, 0)
 GPU_AE_SHAPE = (128, 128, 64)
@@ -48,6 +58,12 @@ class DiscoverConfig:
     size every volume is resized to (each side a multiple of 8); 0 0 0 = 128 x 128 x 64 (§2.1)
     with a GPU and 64 x 64 x 32 without one (8x fewer voxels: an epoch is about 8x cheaper on a
     CPU), chosen like ``ae_width`` and printed.
+
+    ``profile``: ``ours`` (the defaults above) or ``reference``, which gives every field left
+    at None (or at its automatic 0) the reference code's value at once (:data:`PROFILE_VALUES`:
+    auto-encoder 32 wide on 128 x 128 x 64 volumes, batch 8, at most 10,000 epochs with
+    patience 50; minimum class distance 5). A value given explicitly always wins; the stored
+    ``discover-config.yaml`` holds the decided values.
 
     Coordinates: ``trials`` per reference (200), ``border`` and ``border_fraction`` (scaled for
     small volumes, see :mod:`.coordinates`), the air test (``tissue_threshold`` 0.425 = -150 HU,
@@ -80,14 +96,21 @@ class DiscoverConfig:
     ae_shape: tuple[int, int, int] = setting(AUTO_SHAPE, ge=0, help=(
         "size volumes are resized to for the auto-encoder (multiples of 8); 0 0 0 = 128 128 64 "
         "with a GPU, 64 64 32 without (about 8x cheaper per epoch on a CPU)"))
-    ae_epochs: int = setting(20, ge=1, help="auto-encoder: most epochs")
-    ae_patience: int = setting(5, ge=1, help="auto-encoder: early-stopping patience (epochs)")
-    ae_batch: int = setting(2, ge=1, help="auto-encoder batch size")
+    ae_epochs: int | None = setting(None, ge=1, help=(
+        "auto-encoder: most epochs (default: 20; --profile reference: 10000)"))
+    ae_patience: int | None = setting(None, ge=1, help=(
+        "auto-encoder: early-stopping patience in epochs (default: 5; --profile reference: 50)"))
+    ae_batch: int | None = setting(None, ge=1, help=(
+        "auto-encoder batch size (default: 2; --profile reference: 8)"))
     ae_lr: float = setting(1e-3, gt=0, help="auto-encoder learning rate (Adam)")
     device: str = setting("auto", help=DEVICE_CHOICES)
     trials: int = setting(200, ge=1, help="random corners tried per reference patient")
-    min_distance: float = setting(16.0, ge=0, help=(
-        "minimum distance between class corners in voxels (reference: 5)"))
+    min_distance: float | None = setting(None, ge=0, help=(
+        "minimum distance between class corners in voxels (default: 16; --profile reference "
+        "and the reference code: 5)"))
+    profile: str = setting("ours", choices=PROFILES, help=(
+        "ours, or reference: the reference code's auto-encoder budget, size and batch and its "
+        "minimum class distance, at once (method.md §12); explicit values still win"))
     border: tuple[int, int, int] = setting(REFERENCE_BORDER, ge=0, help=(
         "borders (x, y, z) in voxels that a class corner is drawn inside (reference: 100 100 "
         "30; smaller for small volumes, see border_fraction)"))
@@ -129,6 +152,7 @@ class DiscoverConfig:
         for name in ("features", "encoder_checkpoint"):  # paths are kept as text
             if isinstance(getattr(self, name), os.PathLike):
                 setattr(self, name, os.fspath(getattr(self, name)))
+        self._apply_profile()
         validate(self)
         check_device(self.device)
         if any(s % PATCH_MULTIPLE for s in self.patch):
@@ -140,6 +164,15 @@ class DiscoverConfig:
             raise SemgenError(f"DiscoverConfig.ae_shape = {list(self.ae_shape)}: sides must be "
                               "multiples of 8 (the auto-encoder pools by 2 three times), or "
                               "0 0 0 for automatic")
+
+    def _apply_profile(self) -> None:
+        """Give each field left at None (``ae_width`` 0, ``ae_shape`` 0 0 0: automatic) the
+        profile's value (:data:`PROFILE_VALUES`); an unknown profile is left to validate."""
+        values = PROFILE_VALUES.get(self.profile, PROFILE_VALUES["ours"])
+        unset = {"ae_width": 0, "ae_shape": AUTO_SHAPE}
+        for name, value in values.items():
+            if getattr(self, name) is None or getattr(self, name) == unset.get(name):
+                setattr(self, name, value)
 
     def check(self) -> None:
         """Refuse settings that depend on files: the feature source must exist."""
@@ -164,6 +197,8 @@ class DiscoverConfig:
 _PRESENTATION = {"device", "montage_classes", "montage_neighbours"}
 #: settings whose effect the fingerprint of the cases used already holds (left out of the keys)
 _IN_FINGERPRINT = {"exclude_groups"}
+#: the profile: the values it decided are in the keys already
+_IN_FINGERPRINT |= {"profile"}
 #: settings the features depend on
 _FEATURE_FIELDS = {"features", "encoder_checkpoint", "seed", "ae_width", "ae_shape",
                    "ae_epochs", "ae_patience", "ae_batch", "ae_lr"}

@@ -8,7 +8,7 @@ A method is a :class:`~semantic_genesis.pretrain.methods.Method` (one module eac
 flags                                      method
 =========================================  =====================================
 ``--pretext genesis --semantic``           ``semantic-genesis`` (preset ``sg``)
-``--pretext genesis --no-semantic``        ``models-genesis`` (preset ``mg``)
+``--pretext genesis --no-semantic``        ``genesis-restoration`` (preset ``mg``)
 ``--pretext none --semantic``              ``self-classification`` (preset ``sg``)
 ``--pretext inpaint|shuffle [--semantic]``  ``inpainting`` / ``shuffling`` [``+semantics``]
 ``--pretext rotation [--semantic]``         ``rotation`` [``+semantics``] (TransVW add-on)
@@ -17,9 +17,15 @@ flags                                      method
 
 Decisions, with their reasons:
 
-- Models Genesis uses the ``mg`` preset (MG's own recipe, method.md §3.1), because the paper
-  compares SG and MG as *methods*; ``preset`` overrides a method's preset (``preset="sg"``
-  gives the "restoration only" ablation of §8.1).
+- ``models-genesis`` is Models Genesis as its authors trained it (method.md §3.1, §5.4): random
+  air-test cubes cut straight from a prepared cohort (``data = "cohort"``, no discovery, 32 per
+  scan), the ``mg`` preset, SGD lr 1 momentum 0.9, batch 6. ``genesis-restoration`` (what
+  ``--pretext genesis --no-semantic`` names, as before) is the ``mg`` preset on the discovered
+  patterns with the SG optimiser: the "restoration only" ablation; ``preset`` overrides a
+  method's preset (``preset="sg"`` gives the ablation of §8.1).
+- Fields left at None (the optimiser, ``batch_size``, ``lr``, ``lr_step``, ``lr_gamma``,
+  ``patience``, ``momentum``, ``norm``, ``redraw_multires``) are decided by ``profile`` and the
+  method's recipe (:mod:`.recipe`); the run folder stores the decided values.
 - Self-classification only trains the encoder and head on *perturbed* cubes with the ``sg``
   preset, as the reference's ``--exp en`` mode does (method.md §4.3); ``preset="identity"``
   gives clean cubes. The decoder is never run.
@@ -50,7 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
 PRETEXTS = ("genesis", "inpaint", "shuffle", "rotation", "identity", "none")
 #: the method each ``--pretext`` flag names (``+semantics`` is added with ``--semantic``).
 PRETEXT_METHODS = {
-    "genesis": "models-genesis",
+    "genesis": "genesis-restoration",
     "inpaint": "inpainting",
     "shuffle": "shuffling",
     "rotation": "rotation",
@@ -63,8 +69,14 @@ MAX_SEED = 2**63 - 1
 
 #: config fields that may change when a run is resumed (everything else must match).
 RESUMABLE_CHANGES = frozenset(
-    {"epochs", "workers", "resume", "overwrite", "compile", "device", "figures", "patience", "init"}
+    {"epochs", "workers", "resume", "overwrite", "compile", "device", "figures", "patience", "init",
+     "profile"}  # the profile only chooses values; the values themselves are compared
 )
+OPTIMIZERS = ("adam", "sgd")
+PROFILES = ("ours", "reference")
+#: the Models Genesis cube recipe (``infinite_generator_3D.py``, method.md §3.1)
+MG_CUBES_PER_SCAN = 32
+MG_TRIES_PER_CUBE = 50
 
 
 @dataclass
@@ -72,7 +84,8 @@ class PretrainConfig:
     """Settings of one pre-training run (stored as ``pretrain-config.yaml`` with the run).
 
     Defaults are the reference's (method.md §5.1): λ_rec 1, λ_cls 0.01, Adam 1e-3, StepLR every
-    40 epochs ×0.5, early stopping with patience 50 on the validation loss, batch 64. Every field
+    40 epochs ×0.5, early stopping with patience 50 on the validation loss, batch 64; the fields
+    that default to None take the profile's or the method's value (:mod:`.recipe`). Every field
     is checked (type and range) when the config is made, so the CLI, YAML files and the Python
     API refuse a bad value with one line before any work starts.
     """
@@ -93,15 +106,26 @@ class PretrainConfig:
         "reference", help="network family: reference (UNet3D/YNet3D) or a registered one, e.g. "
         "monai-basicunet (models.registry.list_backbones)")
     width: int = setting(32, ge=1, help="base channels (32 = reference)")
-    norm: str = setting("batch", choices=NORMS, help="normalisation layers")
+    norm: str | None = setting(None, choices=(*NORMS, None), help=(
+        "normalisation layers (default: batch; batch_always with --profile reference)"))
     head: str = setting("torch", choices=HEADS, help="classification head")
     epochs: int = setting(10000, ge=1, help="maximum epochs; early stopping usually ends a run")
-    batch_size: int = setting(64, ge=1, help="cubes per optimiser step, over all processes")
+    batch_size: int | None = setting(None, ge=1, help=(
+        "cubes per optimiser step, over all processes (default: the method's recipe, else 64)"))
     accumulate: int = setting(1, ge=1, help="micro-batches per optimiser step")
-    lr: float = setting(1e-3, gt=0, help="Adam learning rate")
-    lr_step: int = setting(40, ge=1, help="StepLR step in epochs (reference: 0.8 x patience)")
-    lr_gamma: float = setting(0.5, gt=0, le=1, help="StepLR factor, in (0, 1]")
-    patience: int = setting(50, ge=1, help="epochs without validation improvement to stop")
+    optimizer: str | None = setting(None, choices=(*OPTIMIZERS, None), help=(
+        "optimiser (default: the method's recipe, else adam; models-genesis: sgd)"))
+    lr: float | None = setting(None, gt=0, help=(
+        "learning rate (default: the method's recipe, else 1e-3; models-genesis: 1)"))
+    momentum: float | None = setting(None, ge=0, lt=1, help=(
+        "SGD momentum, unused by Adam (default: the method's recipe, else 0; models-genesis: "
+        "0.9)"))
+    lr_step: int | None = setting(None, ge=1, help=(
+        "StepLR step in epochs (default: the method's recipe, else 40 = 0.8 x patience)"))
+    lr_gamma: float | None = setting(None, gt=0, le=1, help=(
+        "StepLR factor, in (0, 1] (default: the method's recipe, else 0.5)"))
+    patience: int | None = setting(None, ge=1, help=(
+        "epochs without validation improvement to stop (default: the method's recipe, else 50)"))
     min_delta: float = setting(0.0, ge=0, help="smallest decrease that counts as improvement")
     amp: str = setting("auto", choices=AMP_MODES, help=(
         "autocast precision (auto = bf16 on GPU, none on CPU)"))
@@ -114,6 +138,23 @@ class PretrainConfig:
     multires: bool = setting(True, help=(
         "add two multi-resolution crops per training instance (method.md §2.5); off: the base "
         "crops only"))
+    redraw_multires: bool | None = setting(None, help=(
+        "draw the multi-resolution crops anew every epoch (default: on; off with --profile "
+        "reference, which cut them once)"))
+    profile: str = setting("ours", choices=PROFILES, help=(
+        "ours, or reference: every setting the reference code used (batch_always norm, amp "
+        "none, multi-resolution crops drawn once; method.md §12); explicit values still win"))
+    patch: tuple[int, int, int] = setting((64, 64, 32), ge=8, help=(
+        "cohort methods (models-genesis): cube size in voxels, each a multiple of 8 "
+        "(patterns methods take the patterns' patch)"))
+    cubes_per_scan: int = setting(MG_CUBES_PER_SCAN, ge=1, help=(
+        "cohort methods: air-test cubes cut per scan, once per run (Models Genesis: 32)"))
+    cube_tries: int = setting(MG_TRIES_PER_CUBE, ge=1, help=(
+        "cohort methods: random corners tried per wanted cube (Models Genesis: 50, so at most "
+        "50 x 32 per scan)"))
+    exclude_groups: tuple[str, ...] = setting(("subset7", "subset8", "subset9"), help=(
+        "source groups kept out of pre-training (LUNA16 subsets 7-9: the target tasks' test "
+        "scans); 'none' = keep every group"))
     warp_target: bool = setting(False, help=(
         "apply the elastic warp to the target too (reference: input only)"))
     init: str | None = setting(None, help="initialise the backbone from this checkpoint")
@@ -123,10 +164,22 @@ class PretrainConfig:
         "draw curves.png and restorations.png every epoch"))
     resume: bool = setting(False, help="continue from out/checkpoints/last.pt")
     overwrite: bool = setting(False, help="replace an existing run folder's outputs")
+    plans: str | None = setting(None, help=(
+        "--backbone nnunet: the nnU-Net plans file (nnUNetPlans.json) whose network to build; "
+        "use the target dataset's plans (README, Fine-tune in nnU-Net)"))
+    plans_configuration: str = setting("3d_fullres", help=(
+        "--backbone nnunet: the plans configuration (3d_fullres, 3d_lowres, ...)"))
 
     def __post_init__(self) -> None:
         if isinstance(self.init, Path):  # the Python API may pass a path
             self.init = str(self.init)
+        if isinstance(self.exclude_groups, str):  # "subset7,subset8" from YAML or Python
+            self.exclude_groups = tuple(self.exclude_groups.replace(",", " ").split())
+        if isinstance(self.exclude_groups, (list, tuple)):  # one spelling: lower case, once
+            names = [str(g).strip().lower() for g in self.exclude_groups]
+            self.exclude_groups = tuple(dict.fromkeys(g for g in names if g not in ("", "none")))
+        if isinstance(self.patch, list):
+            self.patch = tuple(self.patch)
         self.validate()
 
     def validate(self) -> None:
@@ -141,6 +194,9 @@ class PretrainConfig:
                 f"--method {self.method} names the whole method; leave out --pretext and "
                 "--no-semantic (add semantics with NAME+semantics)"
             )
+        if any(s % 8 for s in self.patch):
+            raise SemgenError(f"PretrainConfig.patch = {list(self.patch)}: every side must be a "
+                              "multiple of 8 (the network pools each side by 2 three times)")
         if self.resume and self.overwrite:
             raise SemgenError("--resume and --overwrite contradict each other; choose one")
         if self.preset is not None:
@@ -175,9 +231,10 @@ def resolve_method(config: PretrainConfig) -> Method:
     ``preset`` override, checked for what this engine can train.
 
     Raises:
-        SemgenError: an unknown method (the message lists the known ones), a method this
-            version cannot train (``data = "cohort"``), a preset override on a method with its
-            own perturbation function, a weight naming no config field, no loss term.
+        SemgenError: an unknown method (the message lists the known ones), a method that
+            classifies discovered patterns but trains on cohort cubes (no classes there), a
+            preset override on a method with its own perturbation function, a weight naming
+            no config field, no loss term.
     """
     from semantic_genesis.pretrain.methods import get_method
     from semantic_genesis.pretrain.methods.base import DATA_KINDS, FIGURE_KINDS
@@ -193,9 +250,9 @@ def resolve_method(config: PretrainConfig) -> Method:
     if method.data not in DATA_KINDS:
         raise SemgenError(f"method {spec}: data = {method.data!r}; must be one of "
                           f"{', '.join(DATA_KINDS)}")
-    if method.data == "cohort":
-        raise SemgenError(f"method {spec} trains on plain cubes from a cohort (data = "
-                          "'cohort'); this version trains on discovered patterns only")
+    if method.data == "cohort" and method.semantic:
+        raise SemgenError(f"method {spec} classifies discovered patterns but trains on cohort "
+                          "cubes (data = 'cohort'), which have no classes")
     if not method.terms:
         raise SemgenError(f"method {spec} has no loss term: it leaves nothing to learn")
     if "restoration" in method.heads:

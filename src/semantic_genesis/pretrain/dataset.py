@@ -1,4 +1,5 @@
-"""``PatternDataset``: training cubes cut on the fly from the cohort's memory-mapped volumes.
+"""``PatternDataset``: training cubes cut on the fly from the cohort's memory-mapped volumes
+(its engine, ``CubeDataset``, also cuts the cohort cubes of ``cohort_data.CohortCubes``).
 
 The reference holds every training cube in RAM as float64 (about 26 GiB for 44 classes,
 method.md §9 item 18). Here ``patterns.csv`` is kept as a handful of small numpy arrays (32
@@ -75,54 +76,40 @@ class Crop:
     shifted: bool
 
 
-class PatternDataset(Dataset):
-    """Cubes of the discovered patterns, with their class.
+class CubeDataset(Dataset):
+    """Cubes cut from a cohort's memory-mapped volumes at listed corners, with a class.
 
-    Args:
-        patterns_dir: a ``semgen discover`` output folder (patterns.csv, discover.json).
-        split: ``"train"`` or ``"val"``.
-        multires: in training, add the two multi-resolution crops per instance (3 items per row).
-        seed: seed of the per-item randomness.
-        transform: optional per-sample perturbation, called as ``transform(cube[None], generator)``
-            and returning a :class:`~semantic_genesis.transforms.Perturbed`; items then are
-            ``(input, target, class)``. The engine normally perturbs whole batches on the device
-            instead.
-        max_open: volumes kept memory-mapped at once per process.
-
-    Items: ``(cube float32 (1, X, Y, Z) in [0, 1], class int)``.
+    The engine of :class:`PatternDataset` (rows of ``patterns.csv``) and of
+    :class:`~semantic_genesis.pretrain.cohort_data.CohortCubes` (rows of a run's ``cubes.csv``,
+    class 0): ``rows`` are objects with ``patient_id``, ``x``, ``y``, ``z``, ``size`` and ``cls``,
+    checked against ``cohort`` (``manifest`` names their file in errors).
     """
 
     def __init__(
         self,
-        patterns_dir: str | Path,
+        cohort_dir: Path,
+        cohort: list,
+        rows: list,
+        manifest: Path,
+        patch: tuple[int, int, int],
+        n_classes: int,
         split: str = "train",
         multires: bool = True,
         seed: int = 0,
         transform: Any = None,
         max_open: int = 32,
     ) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-        self.patterns_dir = Path(patterns_dir)
         self.split = SPLITS[split]
         self.seed = int(seed)
         self.transform = transform
         self.max_open = max_open
-        info = read_discover_info(self.patterns_dir)
-        self.patch: tuple[int, int, int] = tuple(int(v) for v in info["patch"])
-        self.n_classes = int(info["n_classes"])
-        self.cohort_dir = Path(info["cohort"])
-        cohort = read_cohort(self.cohort_dir)
-        if cohort_fingerprint(cohort) != info["cohort_fingerprint"]:
-            raise SemgenError(
-                "the cohort changed since these patterns were discovered "
-                "(fingerprint mismatch); run `semgen discover` again",
-                self.patterns_dir / "discover.json",
-            )
-        self._records = cohort  # one per patient, not per pattern
+        self.patch = tuple(int(v) for v in patch)
+        self.n_classes = int(n_classes)
+        self.cohort_dir = Path(cohort_dir)
+        self._records = cohort  # one per patient, not per cube
         self._patients = np.array([r.id for r in cohort])
         self._shapes = np.array([r.shape for r in cohort], dtype=np.int64)
-        self._load_rows(cohort)
+        self._load_rows(cohort, rows, manifest)
         self.multires = bool(multires) and self.split == "train"
         self._per_row = 3 if self.multires else 1
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
@@ -130,11 +117,9 @@ class PatternDataset(Dataset):
         self._cache_pid = os.getpid()
         self._checked: set[int] = set()  # patients whose volume passed check_volume
 
-    def _load_rows(self, cohort: list) -> None:
-        """Keep this split's rows of patterns.csv as compact arrays, checked against the cohort."""
-        path = self.patterns_dir / PATTERNS_CSV
+    def _load_rows(self, cohort: list, rows: list, path: Path) -> None:
+        """Keep ``rows`` as compact arrays, checked against the cohort."""
         index = {r.id: i for i, r in enumerate(cohort)}
-        rows = [r for r in read_patterns(self.patterns_dir) if r.split == self.split]
         if not rows:
             raise SemgenError(f"no rows with split '{self.split}'", path)
         missing = sorted({r.patient_id for r in rows} - index.keys())
@@ -154,8 +139,13 @@ class PatternDataset(Dataset):
                 f"{tuple(self._size[i])} (volume {tuple(self._shapes[self._patient[i]])})",
                 path,
             )
-        if (self._cls < 0).any() or (self._cls >= self.n_classes).any():
-            raise SemgenError(f"class outside 0..{self.n_classes - 1}", path)
+        if (self._cls < 0).any() or (self._cls >= max(self.n_classes, 1)).any():
+            raise SemgenError(f"class outside 0..{max(self.n_classes, 1) - 1}", path)
+
+    @property
+    def patient_ids(self) -> list[str]:
+        """The ids of the patients this split's cubes come from (sorted)."""
+        return sorted({str(self._patients[i]) for i in np.unique(self._patient)})
 
     @property
     def nbytes(self) -> int:
@@ -249,6 +239,50 @@ class PatternDataset(Dataset):
         state = self.__dict__.copy()
         state["_cache"] = OrderedDict()  # memory maps are reopened in each process
         return state
+
+
+class PatternDataset(CubeDataset):
+    """Cubes of the discovered patterns, with their class.
+
+    Args:
+        patterns_dir: a ``semgen discover`` output folder (patterns.csv, discover.json).
+        split: ``"train"`` or ``"val"``.
+        multires: in training, add the two multi-resolution crops per instance (3 items per row).
+        seed: seed of the per-item randomness.
+        transform: optional per-sample perturbation, called as ``transform(cube[None], generator)``
+            and returning a :class:`~semantic_genesis.transforms.Perturbed`; items then are
+            ``(input, target, class)``. The engine normally perturbs whole batches on the device
+            instead.
+        max_open: volumes kept memory-mapped at once per process.
+
+    Items: ``(cube float32 (1, X, Y, Z) in [0, 1], class int)``.
+    """
+
+    def __init__(
+        self,
+        patterns_dir: str | Path,
+        split: str = "train",
+        multires: bool = True,
+        seed: int = 0,
+        transform: Any = None,
+        max_open: int = 32,
+    ) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        self.patterns_dir = Path(patterns_dir)
+        info = read_discover_info(self.patterns_dir)
+        cohort_dir = Path(info["cohort"])
+        cohort = read_cohort(cohort_dir)
+        if cohort_fingerprint(cohort) != info["cohort_fingerprint"]:
+            raise SemgenError(
+                "the cohort changed since these patterns were discovered "
+                "(fingerprint mismatch); run `semgen discover` again",
+                self.patterns_dir / "discover.json",
+            )
+        rows = [r for r in read_patterns(self.patterns_dir) if r.split == SPLITS[split]]
+        super().__init__(cohort_dir, cohort, rows, self.patterns_dir / PATTERNS_CSV,
+                         tuple(int(v) for v in info["patch"]), int(info["n_classes"]), split,
+                         multires, seed, transform, max_open)
 
 
 def check_volume(vol: np.ndarray, path: Path) -> None:

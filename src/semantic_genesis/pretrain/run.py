@@ -1,4 +1,9 @@
-"""``pretrain(patterns_dir, out_dir, config)``: one run folder, from patterns to checkpoints.
+"""``pretrain(source, out_dir, config)``: one run folder, from patterns or a cohort to checkpoints.
+
+``source`` is a patterns folder (``semgen discover``) or, for a method with ``data = "cohort"``
+(Models Genesis), a prepared cohort (or a patterns folder, whose cohort it then uses; see
+:mod:`.data`). The config is first resolved (:mod:`.recipe`: the profile's and the method's
+values for the fields left at None); the resolved config is what the run folder stores.
 
 The run folder (docs/design.md)::
 
@@ -7,6 +12,7 @@ The run folder (docs/design.md)::
     run/metrics.csv           one row per epoch          run/tensorboard/   events
     run/curves.png            losses and accuracy        run/restorations.png
     run/pretrain-config.yaml  the config                 run/run.json       provenance + result
+    run/cubes.csv             cohort data: the cubes drawn once for this run
 
 An existing run folder is never continued silently (the reference auto-resumed from whatever
 checkpoint sat in the working directory, method.md §9.20): pass ``resume`` to continue it or
@@ -28,6 +34,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from semantic_genesis.pretrain.cohort_data import CUBES_CSV, prepare_cubes
 from semantic_genesis.pretrain.config import (
     PRETEXT_METHODS,
     RESUMABLE_CHANGES,
@@ -36,7 +43,7 @@ from semantic_genesis.pretrain.config import (
     method_spec,
     resolve_method,
 )
-from semantic_genesis.pretrain.data import PatternsInfo, check_patterns
+from semantic_genesis.pretrain.data import PatternsInfo, check_source
 from semantic_genesis.pretrain.distributed import (
     gather_objects,
     is_out_of_memory,
@@ -46,6 +53,7 @@ from semantic_genesis.pretrain.distributed import (
 from semantic_genesis.pretrain.figures import CURVES_PNG, RESTORATIONS_PNG, draw_figures
 from semantic_genesis.pretrain.methods import Method
 from semantic_genesis.pretrain.network import backbone_name
+from semantic_genesis.pretrain.recipe import resolve_config, stored_value
 from semantic_genesis.pretrain.trainer import NonFiniteLoss, Trainer
 from semantic_genesis.training.loop import METRICS_CSV, Loop, NonFiniteMetric
 from semantic_genesis.utils.atomic import write_json
@@ -66,34 +74,38 @@ OUTPUTS = (
     RESTORATIONS_PNG,
     CONFIG_YAML,
     RUN_JSON,
+    CUBES_CSV,
 )
 #: files earlier releases wrote in a run folder (before the ownership marker existed)
 LEGACY = (CONFIG_YAML, METRICS_CSV, RUN_JSON)
 
 
 def pretrain(
-    patterns_dir: str | Path, out_dir: str | Path, config: PretrainConfig | None = None
+    source: str | Path, out_dir: str | Path, config: PretrainConfig | None = None
 ) -> PretrainResult:
-    """Pre-train on a patterns folder; write checkpoints, metrics and figures to ``out_dir``.
+    """Pre-train on a patterns folder or (cohort methods) a prepared cohort; write checkpoints,
+    metrics and figures to ``out_dir``.
 
     Raises:
-        SemgenError: bad patterns (other cohort, a class without training cubes), an unreadable
+        SemgenError: bad patterns (other cohort, a class without training cubes, patients of
+            an excluded source group), a cohort given to a patterns method, an unreadable
             or non-finite ``init`` checkpoint, a folder that is not a pre-training run folder
             or is being written by another run, an existing run folder without
             ``resume``/``overwrite``, running out of memory, a NaN loss or NaN weights.
     """
     config = config or PretrainConfig()
     method = resolve_method(config)
+    config = resolve_config(config, method)
     out_dir = Path(out_dir)
-    info = check_patterns(patterns_dir)
+    info = check_source(source, method.data, config.patch, config.exclude_groups)
     init = _read_init(config.init)
     _check_size(config, method, info)
     with contextlib.ExitStack() as claim:
         if is_main():
-            inputs = [info.patterns_dir, info.cohort_dir] + ([config.init] if config.init else [])
+            inputs = [info.where, info.cohort_dir] + ([config.init] if config.init else [])
             claim.enter_context(
                 claim_output(out_dir, "pretrain", inputs=inputs, legacy=LEGACY,
-                             settings={"patterns": str(info.patterns_dir), "method": method.label})
+                             settings={info.data: str(info.where), "method": method.label})
             )
         _check_run_folder(out_dir, config)
         return _run(out_dir, config, method, info, init)
@@ -110,7 +122,8 @@ def _check_size(config: PretrainConfig, method: Method, info: PatternsInfo) -> N
     check_fits(lambda: build_network(config, method, info.n_classes), f"--width {config.width}")
     with torch.device("meta"):  # shapes only: does the patch fit the backbone's poolings?
         backbone = make_backbone(config, method, info.n_classes)
-    check_input_size(backbone, info.patch, "the patterns' patch", info.patterns_dir)
+    what = "the patterns' patch" if info.data == "patterns" else "--patch"
+    check_input_size(backbone, info.patch, what, info.where)
 
 
 def _read_init(path: str | None) -> Any:
@@ -139,6 +152,8 @@ def _run(
         if runtime.main and config.overwrite:
             _clear(out_dir)
         barrier()
+        if info.data == "cohort":
+            info = prepare_cubes(info, out_dir, config, runtime.main)
         trainer = Trainer(config, method, info, runtime, init)
         resume = config.resume and last.is_file()
         if resume:
@@ -234,9 +249,9 @@ def _check_resume(last: Path, config: PretrainConfig) -> None:
         free |= {"method", "pretext", "semantic"}
     defaults = to_dict(PretrainConfig())
     changed = sorted(k for k in now
-                     if k not in free and stored.get(k, defaults.get(k)) != now[k])
+                     if k not in free and stored_value(stored, k, defaults.get(k)) != now[k])
     if changed:
-        detail = ", ".join(f"{k}: {stored.get(k, defaults.get(k))!r} -> {now[k]!r}"
+        detail = ", ".join(f"{k}: {stored_value(stored, k, defaults.get(k))!r} -> {now[k]!r}"
                            for k in changed[:4])
         raise SemgenError(
             f"cannot resume with different settings ({detail}); use the run's "
@@ -255,8 +270,9 @@ def _same_method(stored: dict[str, Any], config: PretrainConfig) -> bool:
 
 def _card(trainer: Trainer, info: PatternsInfo, method: Method, epoch: int) -> Any:
     from semantic_genesis.models import ModelCard
+    from semantic_genesis.prepare.groups import cohort_case_hashes
 
-    cfg = trainer.config
+    cfg, seen = trainer.config, set(info.seen)
     card = ModelCard(
         architecture=backbone_name(cfg, method),
         backbone=cfg.backbone,
@@ -273,18 +289,29 @@ def _card(trainer: Trainer, info: PatternsInfo, method: Method, epoch: int) -> A
         semantic=method.semantic,
         method=method.name,
         data_fingerprint=info.fingerprint,
+        seen_cases=cohort_case_hashes(r for r in info.records if r.id in seen),
         notes={
             "method": method.label,
             "preset": method.perturbation if isinstance(method.perturbation, str) else "custom",
             "lambda_rec": cfg.lambda_rec,
             "lambda_cls": cfg.lambda_cls,
             "epoch": epoch,
-            "patterns": str(info.patterns_dir),
+            info.data: str(info.where),
             "preset_options": dict(getattr(trainer.preset, "options", {})),
             "n_rotations": getattr(trainer.preset, "n_aux_classes", 0),
+            **_family_kwargs(trainer.net.backbone),
         },
     )
     return card
+
+
+def _family_kwargs(backbone: Any) -> dict[str, Any]:
+    """A family's own ``create_model`` arguments (``card_kwargs()``: the nnunet plans), stored
+    under ``notes["model_kwargs"]`` so the checkpoint rebuilds from its card alone."""
+    from semantic_genesis.models.registry import CARD_KWARGS
+
+    own = getattr(backbone, "card_kwargs", None)
+    return {CARD_KWARGS: own()} if callable(own) else {}
 
 
 def metric_columns(metric_names: list[str]) -> tuple[str, ...]:

@@ -90,7 +90,7 @@ class Trainer:
             raise SemgenError(
                 f"only {len(self.train_set)} training cubes, fewer than one batch "
                 f"of {config.batch_size}; lower --batch-size",
-                info.patterns_dir,
+                info.where,
             )
         self.preset = _perturbation(method, config)
         self.net = build_network(config, method, info.n_classes).to(self.device)
@@ -118,7 +118,7 @@ class Trainer:
             )
         else:
             say(
-                "note: the patterns have no validation rows; early stopping follows the "
+                "note: the data have no validation cubes; early stopping follows the "
                 "training loss"
             )
         self.perturb_gen = torch.Generator(self.device)
@@ -175,7 +175,8 @@ class Trainer:
         self._epoch = epoch
         self.net.train()
         self.sampler.set_epoch(epoch)
-        self.train_set.set_epoch(epoch)  # multi-resolution crops are drawn per (seed, epoch)
+        if cfg.redraw_multires:  # multi-resolution crops drawn per (seed, epoch); else once
+            self.train_set.set_epoch(epoch)
         self.loader_gen.manual_seed(derive_seed(cfg.seed, "loader", epoch))
         self.perturb_gen.manual_seed(derive_seed(cfg.seed, "perturb", epoch, self.rt.rank))
         sums = torch.zeros(len(self.metric_names) + 1, dtype=torch.float64, device=self.device)

@@ -8,9 +8,10 @@ works on a batch ``(N, C, X, Y, Z)`` in [0, 1] on the batch's device:
   out-painting (1 box kept, noise), each with p = 0.25, no flips. The target is the *un-warped*
   original; ``warp_target=True`` warps the target with the same field (method.md §3.2 asks for
   the switch), ``elastic=False`` drops the warp.
-- ``mg``: Models Genesis (method.md §3.1): flips (0.4, up to 3, input and target), local shuffle
-  with 10,000 blocks (0.5), Bézier (0.9), painting (0.9: out-painting 0.8 / in-painting 0.2,
-  several boxes with continuation 0.95).
+- ``mg``: Models Genesis (method.md §3.1, ``pytorch/config.py``): flips (0.4, up to 3, input and
+  target, drawn among the channel's no-op, x and y as the reference: never depth), local
+  shuffle with 10,000 blocks (0.5), Bézier (0.9), painting (0.9: out-painting 0.8 / in-painting
+  0.2, up to 5 boxes with continuation 0.95).
 - ``inpaint``: context-encoder-style in-painting (one box of sides [dim // 4, dim // 2] filled
   with the sample's mean intensity); ``shuffle``: context restoration (swap 10 pairs of patches);
   ``identity``: auto-encoder.
@@ -39,7 +40,7 @@ import torch
 from semantic_genesis.transforms.base import Params, Perturbation, put_rows, rand, take_rows
 from semantic_genesis.transforms.bezier import BezierIntensity
 from semantic_genesis.transforms.elastic import ElasticDeform
-from semantic_genesis.transforms.flip import Flip
+from semantic_genesis.transforms.flip import MG_FLIP_CHOICES, Flip
 from semantic_genesis.transforms.inpainting import InPainting
 from semantic_genesis.transforms.local_shuffle import LocalPixelShuffle
 from semantic_genesis.transforms.outpainting import OutPainting
@@ -264,7 +265,7 @@ class ModelsGenesis(Preset):
             paint_rate=paint_rate,
             inpaint_rate=inpaint_rate,
         )
-        self.flip = Flip(flip_rate=flip_rate)
+        self.flip = Flip(flip_rate=flip_rate, choices=MG_FLIP_CHOICES)
         self.shuffle = LocalPixelShuffle(n_blocks=n_blocks, prob=local_rate)
         self.bezier = BezierIntensity(prob=nonlinear_rate)
         self.paint_rate = paint_rate

@@ -3,8 +3,8 @@
 A method says, in this order (docs/design.md, "Extending it today"):
 
 1. **what it trains on**: ``data = "patterns"`` (cubes at the patterns ``semgen discover``
-   found, with their class) or ``"cohort"`` (plain cubes from a prepared cohort; declared for
-   methods that need no discovery, not supported by this version's engine yet);
+   found, with their class) or ``"cohort"`` (random air-test cubes cut straight from a
+   prepared cohort, as Models Genesis does; no discovery, every label 0; method.md §3.1);
 2. **what it perturbs**: ``perturbation``, the name of a ``transforms`` preset (``sg``, ``mg``,
    ``inpaint`` ...) or a callable ``(cubes, generator) -> (input, target, extra labels)``;
 3. **what it predicts**: ``decoder`` (the backbone's decoder output becomes
@@ -18,7 +18,9 @@ The engine loops over these declarations: the network runs the decoder and the h
 is the weighted sum of the terms, ``metrics.csv`` has one column per term and metric
 (:meth:`Method.metric_names`), the figures are ``figures``, and the model card records
 ``name``. The optimiser and schedule default to the reference's (Adam, StepLR, method.md §5.1);
-a method may override :meth:`Method.optimizer` / :meth:`Method.scheduler`.
+a method may declare its own numbers in ``recipe`` (e.g. Models Genesis: SGD lr 1, momentum 0.9,
+batch 6), which fill the ``PretrainConfig`` fields left at None, or override
+:meth:`Method.optimizer` / :meth:`Method.scheduler`.
 
 This module imports no torch at load time, so the CLI can list methods in its help cheaply.
 """
@@ -127,6 +129,10 @@ class Method:
         heads: ``{output name: factory}``.
         terms: the loss terms, in the order they are added.
         figures: which of :data:`FIGURE_KINDS` the run draws every epoch.
+        recipe: the method's own optimisation numbers, ``{PretrainConfig field: value}`` for
+            any of ``optimizer``, ``lr``, ``momentum``, ``batch_size``, ``lr_step``,
+            ``lr_gamma``, ``patience``; a field the user leaves at None takes it
+            (``pretrain.recipe``, method.md §5.4).
     """
 
     name: str = ""
@@ -140,6 +146,7 @@ class Method:
     heads: dict[str, HeadFactory] = {}
     terms: tuple[Term, ...] = ()
     figures: tuple[str, ...] = ("curves",)
+    recipe: dict[str, Any] = {}
 
     @property
     def label(self) -> str:
@@ -167,9 +174,13 @@ class Method:
         return out
 
     def optimizer(self, params: Iterable[Any], config: Any) -> torch.optim.Optimizer:
-        """Adam at ``config.lr`` (reference 1e-3, method.md §5.1)."""
+        """``config.optimizer`` at ``config.lr``: Adam (the SG reference, 1e-3, method.md §5.1)
+        or SGD with ``config.momentum`` (the Models Genesis reference, lr 1, momentum 0.9,
+        method.md §3.1)."""
         import torch
 
+        if getattr(config, "optimizer", "adam") == "sgd":
+            return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
         return torch.optim.Adam(params, lr=config.lr, fused=True)
 
     def scheduler(self, optimizer: Any, config: Any) -> Any:
