@@ -53,10 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _method_option() -> Option:
     """``--method``, its help listing the known methods and their papers (the method modules
     load without torch, so this stays cheap)."""
-    listed = "; ".join(f"{e.name} ({e.paper})" for e in known_methods())
+    entries = known_methods()
+    listed = "; ".join(f"{e.name} ({e.paper})" for e in entries)
+    aliases = ", ".join(f"{a} = {e.name}" for e in entries for a in e.aliases)
     return Option(group=_M, metavar="NAME", help=(
         "pre-training method, instead of --pretext/--semantic: NAME, NAME+semantics "
-        f"(adds self-classification), module:Name or path/to/file.py:Name. Known: {listed}"))
+        f"(adds self-classification), module:Name or path/to/file.py:Name. Known: {listed}"
+        + (f". Earlier names: {aliases}" if aliases else "")))
 
 
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:

@@ -3,8 +3,9 @@ perturbs, what it predicts and what it minimises (:mod:`.base`), and :class:`Sem
 adds self-classification of the discovered patterns to any of them.
 
 Built-in (``semgen pretrain --method NAME``, each also as ``NAME+semantics``):
-``semantic-genesis``, ``models-genesis``, ``self-classification``, ``inpainting``,
-``shuffling``, ``rotation``, ``identity``. Add one: write a :class:`Method` subclass in a file
+``semantic-genesis``, ``models-genesis``, ``self-classification`` and the comparison methods of
+the paper's Table 2 (method.md §3.4): ``auto-encoder`` (alias ``identity``), ``inpainting``,
+``context-restoration`` (alias ``shuffling``), ``rotation``, ``rubiks-cube``. Add one: write a :class:`Method` subclass in a file
 and pass ``--method path/to/file.py:Name`` (or register it under the entry-point group
 ``semantic_genesis.methods``); see docs/design.md, "Extending it today".
 """
@@ -12,12 +13,13 @@ and pass ``--method path/to/file.py:Name`` (or register it under the entry-point
 from __future__ import annotations
 
 from semantic_genesis.pretrain.methods import (
+    autoencoder,
+    context_restoration,
     genesis,
-    identity,
     inpainting,
     rotation,
+    rubiks_cube,
     self_classification,
-    shuffling,
 )
 from semantic_genesis.pretrain.methods.base import (
     BackboneInfo,
@@ -28,6 +30,7 @@ from semantic_genesis.pretrain.methods.base import (
 )
 from semantic_genesis.pretrain.methods.registry import (
     METHODS,
+    canonical_name,
     get_method,
     known_methods,
     register_method,
@@ -36,7 +39,9 @@ from semantic_genesis.pretrain.methods.restoration import RESTORATION_MSE, Resto
 from semantic_genesis.pretrain.methods.self_classification import NoPretext
 from semantic_genesis.pretrain.methods.semantics import Semantics
 
-del genesis, identity, inpainting, rotation, self_classification, shuffling  # they register
+# they register themselves
+del autoencoder, context_restoration, genesis, inpainting, rotation, rubiks_cube
+del self_classification
 
 __all__ = [
     "METHODS",
@@ -49,6 +54,7 @@ __all__ = [
     "Restoring",
     "Semantics",
     "Term",
+    "canonical_name",
     "get_method",
     "known_methods",
     "register_method",

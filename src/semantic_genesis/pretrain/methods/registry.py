@@ -3,7 +3,9 @@
 ``semgen pretrain --method SPEC`` accepts:
 
 - a registered name (``semantic-genesis``, ``models-genesis``, ``inpainting`` ...; built-ins
-  register themselves with :func:`register_method` when :mod:`.methods` loads);
+  register themselves with :func:`register_method` when :mod:`.methods` loads) or one of its
+  aliases (``identity`` = ``auto-encoder``, ``shuffling`` = ``context-restoration``: the
+  names of earlier versions, kept so their commands and configs still run);
 - ``package.module:Name`` (importable, e.g. a file on ``sys.path``) or ``path/to/file.py:Name``,
   where ``Name`` is a :class:`Method` subclass, instance or a function returning one;
 - a name another package registers in the entry-point group ``semantic_genesis.methods``
@@ -35,28 +37,47 @@ SEMANTICS_SUFFIX = "+semantics"
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered method: how to make it, and the paper it comes from."""
+    """A registered method: how to make it, the paper it comes from, its other names."""
 
     name: str
     make: Callable[[], Any]
     paper: str
+    aliases: tuple[str, ...] = ()
 
 
 #: name -> entry, filled by :func:`register_method`.
 METHODS: dict[str, Entry] = {}
+#: alias -> registered name (``identity`` -> ``auto-encoder`` ...).
+ALIASES: dict[str, str] = {}
 
 
-def register_method(name: str, paper: str | None = None) -> Callable[[Any], Any]:
+def register_method(
+    name: str, paper: str | None = None, aliases: tuple[str, ...] = ()
+) -> Callable[[Any], Any]:
     """Decorator: register a :class:`Method` subclass (made with no arguments) or a function
-    returning a method under ``name``; ``paper`` defaults to the class's ``paper``."""
+    returning a method under ``name`` (and ``aliases``); ``paper`` defaults to the class's
+    ``paper``."""
 
     def decorate(obj: Any) -> Any:
-        if name in METHODS and METHODS[name].make is not obj:
-            raise ValueError(f"a method named {name!r} is already registered")
-        METHODS[name] = Entry(name, obj, paper if paper is not None else getattr(obj, "paper", ""))
+        for taken in (name, *aliases):
+            owner = ALIASES.get(taken, taken)
+            if owner in METHODS and METHODS[owner].make is not obj:
+                raise ValueError(f"a method named {taken!r} is already registered")
+        METHODS[name] = Entry(name, obj, paper if paper is not None else getattr(obj, "paper", ""),
+                              tuple(aliases))
+        ALIASES.update(dict.fromkeys(aliases, name))
         return obj
 
     return decorate
+
+
+def canonical_name(spec: str) -> str:
+    """``spec`` with an alias replaced by the registered name (``shuffling+semantics`` ->
+    ``context-restoration+semantics``); anything else unchanged. Two specs name the same
+    method when their canonical names are equal."""
+    spec = spec.strip()
+    base = spec[: -len(SEMANTICS_SUFFIX)] if spec.endswith(SEMANTICS_SUFFIX) else spec
+    return ALIASES.get(base, base) + spec[len(base):]
 
 
 def known_methods() -> list[Entry]:
@@ -130,8 +151,9 @@ def _entry_point(name: str) -> Any | None:
 
 
 def get_method(spec: str) -> Method:
-    """The method ``spec`` names (see the module doc)."""
-    spec = spec.strip()
+    """The method ``spec`` names (see the module doc); an alias gives the method under its
+    registered name (the name its model card records)."""
+    spec = canonical_name(spec)
     if spec.endswith(SEMANTICS_SUFFIX) and spec != SEMANTICS_SUFFIX:
         inner = get_method(spec[: -len(SEMANTICS_SUFFIX)])
         if inner.semantic:

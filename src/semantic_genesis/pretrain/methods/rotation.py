@@ -1,5 +1,7 @@
 """Rotation prediction (Gidaris et al., ICLR 2018; the "Rotation" baseline of the TransVW
-add-on study): which of 8 shape-preserving 3D rotations was applied to the cube?
+add-on study): which of 8 shape-preserving 3D rotations was applied to the cube? Gidaris' four
+2D rotations become the 8 rotations that map a 64 x 64 x 32 prism onto itself, one drawn per
+cube (method.md §3.4).
 
 Its cross-entropy takes the place of a restoration loss, so ``--lambda-rec`` weights it. The
 decoder never runs (its weights stay as initialised); the rotation head is stored beside the
@@ -10,7 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from semantic_genesis.pretrain.methods.base import BackboneInfo, Batch, Method, Metric, Term
+from semantic_genesis.pretrain.methods.base import BackboneInfo, Batch, Metric, Term
+from semantic_genesis.pretrain.methods.comparison import LabelledPretext
 from semantic_genesis.pretrain.methods.registry import register_method
 
 if TYPE_CHECKING:  # pragma: no cover - types only
@@ -38,7 +41,7 @@ def rotation_accuracy(outputs: dict[str, Tensor], batch: Batch) -> Tensor:
 
 
 @register_method("rotation")
-class RotationPrediction(Method):
+class RotationPrediction(LabelledPretext):
     """Recognise the rotation."""
 
     name = "rotation"
@@ -61,10 +64,3 @@ class RotationPrediction(Method):
              metric=Metric("rot_acc", rotation_accuracy, "rotation accuracy")),
     )
     figures = ("curves", "restorations")
-
-    def with_preset(self, preset: str) -> Method:
-        """Refused: the rotation index comes from this method's own preset."""
-        from semantic_genesis.utils.errors import SemgenError
-
-        raise SemgenError(f"--preset {preset}: rotation predicts the rotation its own preset "
-                          "applies; it takes no other preset")
