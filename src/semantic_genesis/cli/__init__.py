@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "demo": "the whole chain on built-in data, with an HTML report",
     "info": "print a checkpoint's model card, parameter counts and load report",
     "export": "export a checkpoint: encoder-only, TorchScript or ONNX",
+    "predict": "run a fine-tuned checkpoint on scans: label maps on each scan's grid, or "
+               "candidate probabilities",
 }
 
 
