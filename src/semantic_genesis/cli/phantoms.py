@@ -16,6 +16,8 @@ from semantic_genesis.cli.options import Option, add_config_options, config_from
 
 #: the config of a phantoms folder, as `--config` takes it (phantoms.json holds it too)
 CONFIG_YAML = "phantoms-config.yaml"
+#: folder layouts --layout writes (nnunet: data/nnunet_layout.py)
+LAYOUTS = ("default", "nnunet")
 #: PhantomConfig's fields as options; the command line uses every CPU by default
 OPTIONS = {
     "nodules": Option(metavar=("MIN", "MAX")),
@@ -32,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--out", required=True, help="output folder (new, empty, or an earlier "
                         "phantoms run's: its patients are reused)")
+    parser.add_argument("--layout", choices=LAYOUTS, default="default", help=(
+        "default: our LUNA16-style folder; nnunet: nnU-Net v2's raw dataset (--out named "
+        "DatasetXXX_Name: imagesTr, labelsTr, dataset.json; data/nnunet_layout.py)"))
     add_config_options(parser, PhantomConfig, OPTIONS)
 
 
@@ -43,12 +48,24 @@ def run(args: argparse.Namespace) -> int:
     from semantic_genesis.utils.outdir import claim_output
 
     config = config_from_args(PhantomConfig, args, OPTIONS)
+    layout = getattr(args, "layout", "default")
+    source = args.out
+    if layout == "nnunet":
+        from semantic_genesis.data.nnunet_layout import SOURCE, check_dataset_folder
+
+        check_dataset_folder(args.out)  # before anything is claimed
+        source = os.path.join(args.out, SOURCE)
     with claim_output(args.out, "phantoms", legacy=("phantoms.json", "patients.csv"),
-                      settings=to_dict(config)):
-        generate_phantoms(args.out, config)
+                      settings={**to_dict(config), "layout": layout}):
+        if layout == "nnunet":
+            from semantic_genesis.data.nnunet_layout import write_nnunet_phantoms
+
+            write_nnunet_phantoms(args.out, config)
+        else:
+            generate_phantoms(args.out, config)
         save_config(config, os.path.join(args.out, CONFIG_YAML))  # what --config re-runs
-    n_nod = len(read_csv(os.path.join(args.out, "annotations.csv"), []))
-    n_cand = len(read_csv(os.path.join(args.out, "candidates.csv"), []))
+    n_nod = len(read_csv(os.path.join(source, "annotations.csv"), []))
+    n_cand = len(read_csv(os.path.join(source, "candidates.csv"), []))
     shape = "x".join(map(str, config.grid_shape()))
     spacing = "x".join(f"{s:g}" for s in config.spacing)
     print(

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from semantic_genesis.pretrain.config import PretrainConfig
 from semantic_genesis.pretrain.methods import BackboneInfo, Method
+from semantic_genesis.utils.errors import SemgenError
 
 
 def backbone_name(config: PretrainConfig, method: Method) -> str:
@@ -27,11 +28,23 @@ def backbone_name(config: PretrainConfig, method: Method) -> str:
 
 
 def make_backbone(config: PretrainConfig, method: Method, n_classes: int) -> nn.Module:
-    """Create the backbone ``config.backbone`` with ``build_backbone`` (seeded by the caller)."""
+    """Create the backbone ``config.backbone`` with ``build_backbone`` (seeded by the caller);
+    ``nnunet`` is built from ``config.plans`` (models/nnunet_backbone.py)."""
     from semantic_genesis.models import build_backbone
 
     return build_backbone(config.backbone, config.width, norm=config.norm,
-                          n_classes=n_classes if method.semantic else 0, head=config.head)
+                          n_classes=n_classes if method.semantic else 0, head=config.head,
+                          **_family_kwargs(config))
+
+
+def _family_kwargs(config: PretrainConfig) -> dict[str, str]:
+    """The arguments only one family takes: ``--plans`` for ``nnunet`` (refused elsewhere)."""
+    if config.plans is None:
+        return {}
+    if config.backbone != "nnunet":
+        raise SemgenError(f"--plans builds nnU-Net's network: it needs --backbone nnunet, not "
+                          f"{config.backbone}")
+    return {"plans": config.plans, "configuration": config.plans_configuration}
 
 
 def _inside(module: nn.Module, parent: nn.Module) -> bool:
