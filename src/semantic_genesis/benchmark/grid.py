@@ -49,6 +49,7 @@ from semantic_genesis.benchmark.config import (
 from semantic_genesis.benchmark.results import write_results
 from semantic_genesis.benchmark.statistics import CellSummary, label_efficiency, summarise
 from semantic_genesis.finetune.config import FinetuneConfig
+from semantic_genesis.finetune.leakage import check_grid
 from semantic_genesis.finetune.metrics import flag
 from semantic_genesis.utils.atomic import write_json
 from semantic_genesis.utils.claim import claimed
@@ -312,6 +313,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResu
 
 
 def _run(config: BenchmarkConfig, out: Path, cells: list[Cell], token: str) -> BenchmarkResult:
+    check_grid((cell[1], cell[5]) for cell in cells)  # no test case seen in pre-training (§1.1)
     pending = [c for c in cells if _finished(out, c) is None]
     skipped = len(cells) - len(pending)
     workers, threads = _start_workers(config, out, len(pending), token)

@@ -77,6 +77,9 @@ class FinetuneConfig:
     save_predictions: bool = setting(True, help="write predictions.csv / predictions/")
     resume: bool = setting(
         False, help="continue the killed run in the output folder from checkpoints/last.pt")
+    allow_seen_test_cases: bool = setting(False, help=(
+        "run even when test cases of the target were seen in pre-training (the init's model "
+        "card lists them); refused by default, method.md §1.1"))
 
     def __post_init__(self) -> None:
         """Check every field (types and ranges) before any work, whoever built the config."""

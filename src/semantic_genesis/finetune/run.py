@@ -73,20 +73,28 @@ def finetune(
         save_model: also write the fine-tuned weights (``model.pt``, with a model card);
             without it, ``checkpoints/`` is removed once the run has finished.
         notes: what a reader of metrics.json must know about the data (e.g. how small it is).
+
+    Raises:
+        SemgenError: among others, a test case of the target was seen in pre-training of
+            ``config.init`` and ``config.allow_seen_test_cases`` is off (``finetune.leakage``).
     """
+    from semantic_genesis.finetune.leakage import check_leakage
     from semantic_genesis.finetune.tasks.common import resolve_device
     from semantic_genesis.utils.seed import seed_everything
 
     config = config or FinetuneConfig()
     recipe = config.resolved_recipe()
     out = Path(out_dir)
+    leakage = check_leakage(data_dir, config)  # before any output: method.md §1.1
     _start_folder(out, config)
     seed_everything(config.seed)
     device = resolve_device(config.device)
     t0 = time.perf_counter()
     outcome = _run_task(Path(data_dir), out, config, recipe, device)
+    outcome.data.setdefault("warnings", []).extend(leakage["warnings"])
     score = float(outcome.test[outcome.metric])
     metrics = _metrics(outcome, config, recipe, data_dir, notes, device, time.perf_counter() - t0)
+    metrics["leakage"] = {k: v for k, v in leakage.items() if k != "warnings"}
     _write_outputs(out, outcome, config, recipe, metrics, save_model)
     fit = outcome.fit
     warned = metrics["warnings"]

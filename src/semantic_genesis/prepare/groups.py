@@ -45,14 +45,13 @@ def source_group(path: str | Path) -> str:
 
 
 def normalise_groups(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Group names as configs keep them: lower case, stripped, empty names dropped, each once
-    (None, "" or ``[""]``: no group). A single text may list several, separated by commas or
-    spaces (``"subset7,subset8"``)."""
-    items = re.split(r"[,\s]+", value) if isinstance(value, str) else list(value or ())
+    """Group names as configs keep them: lower case, stripped, each once; "" and "none" are
+    dropped (None, "", ``[""]`` or "none": no group). A single text may list several,
+    separated by commas or spaces (``"subset7,subset8"``), in a list or alone."""
+    items = [value] if isinstance(value, str) else list(value or ())
     out: list[str] = []
-    for item in items:
-        name = str(item).strip().lower()
-        if name and name not in out:
+    for name in (n.lower() for item in items for n in re.split(r"[,\s]+", str(item))):
+        if name and name != "none" and name not in out:
             out.append(name)
     return tuple(out)
 
