@@ -43,7 +43,8 @@ ONNX_HINT = "ONNX export needs the optional extra: pip install 'semantic-genesis
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_architecture_arguments(parser)
     parser.add_argument(
-        "--out", required=True, type=Path, help="output file (never the checkpoint itself)"
+        "--out", type=Path, help="output file (never the checkpoint itself); the formats that "
+        "name their own output (--nnunet OUT.pth) do not take it"
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace --out if it already exists"
@@ -52,6 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kind.add_argument("--encoder-only", action="store_true", help="encoder weights + card (.pt)")
     kind.add_argument("--torchscript", action="store_true", help="traced TorchScript (.pt)")
     kind.add_argument("--onnx", action="store_true", help="ONNX graph (.onnx)")
+    kind.add_argument("--nnunet", type=Path, metavar="OUT.pth", help=(
+        "pre-trained weights for nnUNetv2_train -pretrained_weights (a checkpoint of "
+        "--backbone nnunet; bridges/nnunet.py)"))
+    parser.add_argument("--nnunet-plans", type=Path, metavar="PLANS.json", help=(
+        "with --nnunet: check the weights against the target's plans (nnU-Net's loader's "
+        "checks, before nnUNetv2_train runs them)"))
+    parser.add_argument("--nnunet-configuration", metavar="NAME", help=(
+        "with --nnunet-plans: the configuration to check (default: pre-training's)"))
     parser.add_argument(
         "--input-shape",
         type=int,
@@ -184,6 +193,10 @@ def run(args: argparse.Namespace) -> int:
     from semantic_genesis.utils.outdir import disk_error
     from semantic_genesis.utils.progress import say
 
+    if args.nnunet is not None:
+        return _run_nnunet(args)
+    if args.out is None:
+        raise SemgenError("--out is required with --encoder-only, --torchscript and --onnx")
     apply_overrides(args)
     if args.onnx and not all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript")):
         raise SemgenError(ONNX_HINT)
@@ -208,4 +221,22 @@ def run(args: argparse.Namespace) -> int:
             "out of memory while tracing: choose a smaller --input-shape or --batch-size"
         ) from None
     say(f"wrote {args.out}")
+    return 0
+
+
+def _run_nnunet(args: argparse.Namespace) -> int:
+    """``--nnunet OUT.pth``: nnU-Net's pre-trained-weights file (bridges/nnunet.py)."""
+    from semantic_genesis.bridges.nnunet import export_nnunet
+    from semantic_genesis.utils.outdir import disk_error
+    from semantic_genesis.utils.progress import say
+
+    if args.out is not None:
+        raise SemgenError("--nnunet names its output file itself; leave out --out")
+    check_out(args.checkpoint, args.nnunet, args.overwrite)
+    try:
+        export_nnunet(args.checkpoint, args.nnunet, args.nnunet_plans, args.nnunet_configuration)
+    except OSError as exc:  # name the output, not the temporary file the fault hit
+        error = disk_error(OSError(exc.errno, exc.strerror), args.nnunet)
+        raise (error if isinstance(error, SemgenError) else exc) from None
+    say(f"wrote {args.nnunet} (nnUNetv2_train ... -pretrained_weights {args.nnunet})")
     return 0

@@ -31,6 +31,9 @@ ModelFn = Callable[..., nn.Module]
 _REGISTRY: dict[str, ModelFn] = {}
 #: registry name -> (backbone family, role) for the names a family registered (backbone.py)
 _ROLES: dict[str, tuple[str, str]] = {}
+#: model-card ``notes`` key of the ``create_model`` arguments a family needs beyond the card's
+#: fields (a backbone's ``card_kwargs()``, e.g. nnU-Net's plans); :func:`load_model` uses them
+CARD_KWARGS = "model_kwargs"
 
 
 def register_model(
@@ -160,9 +163,12 @@ def build_backbone(
     norm: str = "batch",
     n_classes: int = 0,
     head: str = "torch",
+    **kw: Any,
 ) -> nn.Module:
     """The network pre-training trains: family ``name`` with a decoder, and a classification
     head ``clc_out`` of ``n_classes`` on the bottleneck when ``n_classes > 0``.
+
+    ``kw`` are the family's own arguments (``nnunet``: ``plans``, ``configuration``).
 
     For ``reference`` this is ``create_model("ynet3d" | "unet3d", ...)``, exactly as before.
     The module's ``model_name`` is the registry name to rebuild it with (the card's
@@ -176,7 +182,18 @@ def build_backbone(
               "norm": norm}
     if n_classes > 0:
         kwargs.update(n_classes=n_classes, head=head)
-    return create_model(backbone_model(name, role), **kwargs)
+    return create_model(backbone_model(name, role), **kwargs, **kw)
+
+
+def model_kwargs_of(src: SourceWeights, card: ModelCard | None = None) -> dict[str, Any]:
+    """``create_model`` arguments rebuilding the network of ``src``: its card's fields plus the
+    family's own arguments in ``notes["model_kwargs"]`` (:data:`CARD_KWARGS`), or, for files
+    without a card, those guessed from the keys."""
+    if card is None and not src.card:
+        return guess_model_kwargs(src.state)
+    card = card or ModelCard.from_dict(src.card, src.source)
+    extra = card.notes.get(CARD_KWARGS)
+    return {**card.model_kwargs(), **(extra if isinstance(extra, dict) else {})}
 
 
 def load_model(
@@ -189,12 +206,13 @@ def load_model(
 
     The architecture comes from the checkpoint's model card, or is guessed from its keys for
     files without one (e.g. the official releases); ``overrides`` (``name``, ``n_classes`` ...)
-    win over both. The card is attached as ``model.model_card``, the report as
-    ``model.load_report``.
+    win over both. A family's own arguments (the ``nnunet`` plans) are the card's
+    ``notes["model_kwargs"]`` (:data:`CARD_KWARGS`). The card is attached as
+    ``model.model_card``, the report as ``model.load_report``.
     """
     src = read_weights(path, map_location)
     card = ModelCard.from_dict(src.card, src.source) if src.card else None
-    kwargs = card.model_kwargs() if card else guess_model_kwargs(src.state)
+    kwargs = model_kwargs_of(src, card)
     kwargs.update(overrides)
     model = create_model(**kwargs)
     model.load_report = load_weights(model, src, strict=strict)
@@ -257,3 +275,19 @@ def _monai(role: str) -> ModelFn:
 for _role, _suffix in (("unet", ""), ("ynet", "-ynet"), ("encoder", "-encoder")):
     register_model(_monai(_role), name=f"monai-basicunet{_suffix}", backbone="monai-basicunet",
                    role=_role)
+
+
+def _nnunet(role: str) -> ModelFn:
+    def build(**kw: Any) -> nn.Module:
+        from semantic_genesis.models import nnunet_backbone as nb
+
+        cls = nb.NnUNetEncoder if role == "encoder" else nb.NnUNetBackbone
+        return cls(role=role, **kw)
+
+    build.__doc__ = (f"nnU-Net v2's network from a plans file (plans=, configuration=), role "
+                     f"{role!r} (nnunet_backbone.py).")
+    return build
+
+
+for _role, _suffix in (("unet", ""), ("ynet", "-ynet"), ("encoder", "-encoder")):
+    register_model(_nnunet(_role), name=f"nnunet{_suffix}", backbone="nnunet", role=_role)
