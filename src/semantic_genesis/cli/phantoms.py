@@ -16,8 +16,8 @@ from semantic_genesis.cli.options import Option, add_config_options, config_from
 
 #: the config of a phantoms folder, as `--config` takes it (phantoms.json holds it too)
 CONFIG_YAML = "phantoms-config.yaml"
-#: folder layouts --layout writes (nnunet: data/nnunet_layout.py)
-LAYOUTS = ("default", "nnunet")
+#: folder layouts --layout writes (nnunet: data/nnunet_layout.py; luna16: data/luna_layout.py)
+LAYOUTS = ("default", "nnunet", "luna16")
 #: PhantomConfig's fields as options; the command line uses every CPU by default
 OPTIONS = {
     "nodules": Option(metavar=("MIN", "MAX")),
@@ -36,7 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "phantoms run's: its patients are reused)")
     parser.add_argument("--layout", choices=LAYOUTS, default="default", help=(
         "default: our LUNA16-style folder; nnunet: nnU-Net v2's raw dataset (--out named "
-        "DatasetXXX_Name: imagesTr, labelsTr, dataset.json; data/nnunet_layout.py)"))
+        "DatasetXXX_Name: imagesTr, labelsTr, dataset.json; data/nnunet_layout.py); luna16: "
+        "LUNA16's subset0..9/<id>.mhd + candidates.csv, patient i in subset i mod 10 (the "
+        "leakage rules' test layout, method.md §1.1)"))
     add_config_options(parser, PhantomConfig, OPTIONS)
 
 
@@ -61,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
             from semantic_genesis.data.nnunet_layout import write_nnunet_phantoms
 
             write_nnunet_phantoms(args.out, config)
+        elif layout == "luna16":
+            from semantic_genesis.data.luna_layout import write_luna_phantoms
+
+            write_luna_phantoms(args.out, config)
         else:
             generate_phantoms(args.out, config)
         save_config(config, os.path.join(args.out, CONFIG_YAML))  # what --config re-runs
