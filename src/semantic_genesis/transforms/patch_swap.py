@@ -1,9 +1,10 @@
 """Context restoration (Chen et al., Medical Image Analysis 2019): swap pairs of patches.
 
-The "Shuffling" baseline of the Semantic Genesis add-on study: pick two disjoint patches of the
-same size at random and exchange their contents, ``n_swaps`` times in a row; the network learns
-to put them back. method.md does not record the baseline's patch size or count; we use patches
-of ``dim // 8`` voxels per axis (8 x 8 x 4 for a 64 x 64 x 32 cube) and 10 swaps.
+The "Patch Shuffling" / context restoration baseline of the Semantic Genesis study (method
+``context-restoration``, method.md §3.4): pick two disjoint patches of the same size at random
+and exchange their contents, ``n_swaps`` times in a row (Chen's T); the network learns to put
+them back. The papers do not record the baseline's patch size or count; we use patches of
+``dim // 8`` voxels per axis (8 x 8 x 4 for a 64 x 64 x 32 cube) and 10 swaps.
 """
 
 from __future__ import annotations
