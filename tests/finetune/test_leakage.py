@@ -102,3 +102,28 @@ def test_the_grid_is_checked_once_per_init_and_split(luna: Path, tmp_path: Path)
     with pytest.raises(SemgenError, match="3 of the 3 test case"):
         check_grid([*cells, (luna, FinetuneConfig(**TINY, init=bad))])
     check_grid([(luna, FinetuneConfig(**TINY, init=bad, allow_seen_test_cases=True))])
+
+
+def test_the_whole_chain_pre_trains_on_subsets_0_to_6_only(luna: Path, tmp_path: Path) -> None:
+    """prepare -> discover -> pretrain on the LUNA16 folder: the card hashes only cases of
+    subsets 0-6 (the patients of the patterns), so fine-tuning on the same folder may run."""
+    import warnings
+
+    from semantic_genesis.discovery import discover
+    from semantic_genesis.io.manifests import read_patterns
+    from semantic_genesis.pretrain import PretrainConfig, pretrain
+    from tests.discovery.conftest import fast_config
+    from tests.luna import prepare_luna
+
+    cohort = prepare_luna(luna, tmp_path / "cohort")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fewer neighbours than K on 10 patients
+        discover(cohort, tmp_path / "patterns", fast_config(cohort, n_classes=3, instances=4))
+    used = {r.patient_id for r in read_patterns(tmp_path / "patterns")}
+    run = pretrain(tmp_path / "patterns", tmp_path / "run", PretrainConfig(
+        width=4, batch_size=6, figures=False, multires=False, epochs=1, device="cpu"))
+    seen = seen_cases_of(run.best_checkpoint)
+    assert seen == set(case_hashes(used)) and seen <= set(case_hashes(ALLOWED))
+    assert not seen & set(case_hashes(HELD_OUT))
+    leakage = check_leakage(luna, FinetuneConfig(**TINY, init=str(run.best_checkpoint)))
+    assert leakage["checked"] and leakage["seen_test"] == 0 and leakage["seen_train"] > 0
