@@ -69,6 +69,9 @@ class PhantomAnatomy:
     fat_hu: float
     muscle_hu: float
     noise_hu: float
+    # variety (method.md §2.1's "similar patients" need patients that differ in kind)
+    habitus: str = "average"  # one of HABITUS: the body-build family
+    vessel_scale: float = 1.0  # calibre of the pulmonary trunks: more, thicker branches
 
     # Derived sizes, shared by every function that draws or tests a structure.
     @property
@@ -111,11 +114,32 @@ class PhantomAnatomy:
         return (np.asarray(world) - np.asarray(self.anchor_mm)) / np.asarray(self.scale)
 
 
+#: body-build families: (share of patients, body size, depth / width, fat mm, muscle mm,
+#: lung height mm). Adult chest CT ranges (body about 270-340 mm wide, anterior fat 2-40 mm,
+#: lungs 19-29 cm tall); "barrel" is the deep, tall chest of hyperinflated lungs.
+HABITUS: dict[str, tuple[float, tuple[float, float], tuple[float, float], tuple[float, float],
+                         tuple[float, float], tuple[float, float]]] = {
+    "slim": (0.25, (0.86, 0.95), (0.62, 0.70), (2.0, 6.0), (5.0, 8.0), (225.0, 265.0)),
+    "average": (0.35, (0.93, 1.03), (0.68, 0.76), (5.0, 14.0), (6.0, 10.0), (210.0, 250.0)),
+    "obese": (0.2, (1.03, 1.09), (0.76, 0.84), (15.0, 30.0), (7.0, 11.0), (200.0, 235.0)),
+    "barrel": (0.2, (0.95, 1.04), (0.84, 0.93), (4.0, 12.0), (6.0, 10.0), (245.0, 285.0)),
+}
+CARDIOMEGALY_RATE = 0.15  # share of patients with an enlarged heart (x 1.15-1.3)
+
+
+def draw_habitus(rng: np.random.Generator) -> str:
+    """One body-build family, by its share of the cohort."""
+    names = list(HABITUS)
+    shares = np.array([HABITUS[n][0] for n in names])
+    return names[int(rng.choice(len(names), p=shares / shares.sum()))]
+
+
 def draw_anatomy(
     rng: np.random.Generator,
     fov_mm: tuple[float, float, float],
 ) -> tuple[PhantomAnatomy, float]:
-    """Draw one patient's anatomy.
+    """Draw one patient's anatomy: a body-build family (:data:`HABITUS`), then every size
+    within that family's ranges; heart size and position, and vessel calibre, vary on their own.
 
     Returns:
         The anatomy with ``anchor_mm`` relative to the field-of-view centre (in-plane) and the
@@ -123,32 +147,36 @@ def draw_anatomy(
         sets the scan coverage.
     """
     u = rng.uniform
-    size = u(0.92, 1.06)
-    a = 155.0 * size
-    b = a * u(0.7, 0.78)
-    lung_height = u(215.0, 255.0)
-    heart_r = np.array([u(52, 62), u(42, 50), u(50, 58)])
+    habitus = draw_habitus(rng)
+    _, size, depth, fat, muscle, height = HABITUS[habitus]
+    a = 155.0 * u(*size)
+    b = a * u(*depth)
+    lung_height = u(*height)
+    heart_r = np.array([u(50, 62), u(40, 50), u(48, 58)])
+    if rng.random() < CARDIOMEGALY_RATE:
+        heart_r *= u(1.15, 1.3)
     scale = tuple(f / n for f, n in zip(fov_mm, NOMINAL_FOV_MM, strict=True))
     anatomy = PhantomAnatomy(
         anchor_mm=(u(-8.0, 8.0), u(-10.0, 10.0), 0.0),
         scale=scale,  # type: ignore[arg-type]
         body_half_width=a,
         body_half_depth=b,
-        body_power=u(2.2, 2.7),
+        body_power=u(2.0, 2.4) if habitus == "obese" else u(2.2, 2.7),
         body_taper=u(-0.06, 0.06),
-        fat_mm=u(3.0, 14.0),
-        muscle_mm=u(6.0, 10.0),
+        fat_mm=u(*fat),
+        muscle_mm=u(*muscle),
         back_muscle_mm=u(25.0, 40.0),
         lung_height=lung_height,
-        lung_gap=u(19.0, 25.0),
-        lung_power=u(2.6, 3.2),
-        apex_mm=u(55.0, 80.0),
-        dome_mm=u(35.0, 55.0),
-        right_rise_mm=u(10.0, 22.0),
-        heart_centre=(u(0.12, 0.2) * a, -u(0.2, 0.3) * b, -lung_height + heart_r[2] * u(0.8, 0.95)),
+        lung_gap=u(17.0, 27.0),
+        lung_power=u(2.4, 3.4),
+        apex_mm=u(50.0, 85.0),
+        dome_mm=u(22.0, 40.0) if habitus == "barrel" else u(35.0, 58.0),
+        right_rise_mm=u(8.0, 24.0),
+        heart_centre=(u(0.06, 0.24) * a, -u(0.14, 0.32) * b,
+                      -lung_height + heart_r[2] * u(0.75, 0.95)),
         heart_radii=tuple(heart_r),  # type: ignore[arg-type]
-        heart_angle=np.deg2rad(u(20.0, 40.0)),
-        aorta_radius=u(11.0, 14.0),
+        heart_angle=np.deg2rad(u(12.0, 48.0)),
+        aorta_radius=u(11.0, 15.0),
         arch_z=-u(45.0, 65.0),
         carina_z=-u(65.0, 85.0),
         vertebra_radius=u(14.0, 17.0),
@@ -160,10 +188,12 @@ def draw_anatomy(
         rib_slope=u(35.0, 55.0),
         stomach_gas_mm=u(12.0, 22.0) if rng.random() < 0.6 else 0.0,
         vessel_seed=int(rng.integers(0, 2**31 - 1)),
-        lung_hu=u(-905.0, -875.0),
+        lung_hu=u(-910.0, -860.0),
         fat_hu=u(-110.0, -85.0),
         muscle_hu=u(35.0, 55.0),
         noise_hu=0.0,
+        habitus=habitus,
+        vessel_scale=u(0.8, 1.25),
     )
     return anatomy, u(5.0, 35.0)
 

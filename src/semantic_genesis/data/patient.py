@@ -1,4 +1,5 @@
-"""One phantom patient from start to finish: anatomy -> chest -> nodules -> scanner -> candidates.
+"""One phantom patient from start to finish: anatomy and diffuse patterns -> chest -> nodules
+and mimics -> scanner -> candidates.
 
 Pure computation (no files): :func:`make_patient` returns the arrays and tables that
 :mod:`semantic_genesis.data.phantoms` writes.
@@ -18,13 +19,17 @@ from semantic_genesis.data.anatomy import (
     perturb_anatomy,
     place_in_scan,
 )
+from semantic_genesis.data.candidates import Candidate, make_candidates
 from semantic_genesis.data.frame import Frame
-from semantic_genesis.data.nodules import (
-    Candidate,
-    Nodule,
-    draw_nodules,
-    make_candidates,
-    render_nodules,
+from semantic_genesis.data.mimics import Mimic, draw_mimics, render_mimics
+from semantic_genesis.data.nodules import Nodule, draw_nodules, render_nodules
+from semantic_genesis.data.patterns import (
+    PATTERN_RATES,
+    DiffusePatterns,
+    draw_patterns,
+    render_consolidation,
+    render_effusion,
+    render_emphysema,
 )
 from semantic_genesis.data.vessels import VesselTree, grow_vessels
 from semantic_genesis.utils.seed import derive_rng
@@ -49,6 +54,10 @@ class PhantomPatient:
     mask_voxels: list[int]  # per nodule
     candidates: list[Candidate]
     lung_volume_ml: float
+    patterns: DiffusePatterns | None = None
+    pattern_ml: dict[str, float] | None = None  # emphysema, consolidation, effusion volumes
+    mimics: list[Mimic] | None = None
+    vessel_ml: float = 0.0
 
 
 def patient_id(index: int) -> str:
@@ -67,21 +76,26 @@ def make_patient(
     negatives: int = 20,
     noise_hu: tuple[float, float] = (12.0, 30.0),
     blur_mm: float = 0.7,
+    pattern_rates: tuple[float, float, float] = PATTERN_RATES,
 ) -> PhantomPatient:
     """Generate patient ``index`` of the cohort drawn with ``seed``.
 
     Patient ``index`` depends only on ``(seed, index)`` (``derive_rng``), never on how many
     patients are drawn. With ``families`` > 0 the patient belongs to family ``index % families``
-    and shares its anatomy with the family (a few millimetres of shift apart); nodules, noise
-    and candidates are still its own.
+    and shares its anatomy and diffuse patterns with the family (a few millimetres of shift
+    apart); nodules, mimics, noise and candidates are still its own. ``pattern_rates``: the
+    chance of emphysema, consolidation and pleural effusion.
     """
     rng = derive_rng(seed, index)
     fov = tuple(n * s for n, s in zip(shape, spacing, strict=True))
     family = index % families if families > 0 else None
     if family is None:
         anatomy, margin = draw_anatomy(rng, fov)
+        patterns = draw_patterns(derive_rng(seed, index, "patterns"), anatomy, pattern_rates)
     else:
         anatomy, margin = draw_anatomy(derive_rng(seed, "family", family), fov)
+        patterns = draw_patterns(derive_rng(seed, "family", family, "patterns"), anatomy,
+                                 pattern_rates)
         anatomy, margin = perturb_anatomy(anatomy, rng, margin)
     sp = np.asarray(spacing, dtype=float)
     origin = -(np.asarray(shape) - 1) * sp / 2.0
@@ -91,12 +105,22 @@ def make_patient(
     )
     frame = Frame(tuple(shape), tuple(spacing), tuple(float(o) for o in origin), anatomy)
 
-    hu, lung, tree = render_chest(frame)
+    hu, lung, tree, volumes = render_chest(frame, patterns)
     count = int(rng.integers(nodules[0], nodules[1] + 1))
-    found = draw_nodules(rng, frame, count, nodule_diameter_mm, part_solid_fraction)
+
+    def avoid(local: np.ndarray) -> np.ndarray:
+        return patterns.sd(anatomy, local)
+
+    found = draw_nodules(rng, frame, count, nodule_diameter_mm, part_solid_fraction, avoid)
+    mimics = draw_mimics(derive_rng(seed, index, "mimics"), frame, nodule_diameter_mm, found,
+                         avoid)
+    render_mimics(hu, frame, lung, mimics)
     label, mask_voxels = render_nodules(hu, frame, found)
-    candidates = make_candidates(rng, frame, tree, found, negatives)
+    candidates = make_candidates(rng, frame, tree, found, negatives, mimics, avoid)
     image = acquire(hu, spacing, anatomy.noise_hu, blur_mm, rng)
+    seg = tree.segments
+    length = np.linalg.norm(seg.b - seg.a, axis=1)
+    vessel_ml = float(np.sum(np.pi * (seg.ra**2 + seg.ra * seg.rb + seg.rb**2) / 3 * length))
     return PhantomPatient(
         id=patient_id(index),
         family=family,
@@ -110,14 +134,25 @@ def make_patient(
         mask_voxels=mask_voxels,
         candidates=candidates,
         lung_volume_ml=float(lung.sum() * np.prod(sp) / 1000.0),
+        patterns=patterns,
+        pattern_ml=volumes,
+        mimics=mimics,
+        vessel_ml=vessel_ml * float(np.prod(anatomy.scale)) / 1000.0,
     )
 
 
-def render_chest(frame: Frame) -> tuple[np.ndarray, np.ndarray, VesselTree]:
-    """Paint every structure, back to front; returns HU (float32), lung mask, vessel tree."""
+def render_chest(
+    frame: Frame, patterns: DiffusePatterns | None = None
+) -> tuple[np.ndarray, np.ndarray, VesselTree, dict[str, float]]:
+    """Paint every structure, back to front; returns HU (float32), lung mask, vessel tree and
+    the volumes (ml) of the diffuse patterns. Emphysema goes in before the vessels (which cross
+    it), consolidation and effusion after them (they hide the vessels)."""
     hu = np.full(frame.shape, organs.HU["air"], dtype=np.float32)
     body = organs.render_body(hu, frame)
     lung = organs.render_lungs(hu, frame)
+    volumes = dict.fromkeys(("emphysema", "consolidation", "effusion"), 0.0)
+    if patterns is not None:
+        volumes["emphysema"] = render_emphysema(hu, frame, lung, patterns)
     organs.render_heart(hu, frame, lung)
     organs.render_tube(hu, frame, organs.aorta(frame.anatomy), organs.HU["blood"], lung)
     tree = grow_vessels(frame.anatomy)
@@ -125,10 +160,13 @@ def render_chest(frame: Frame) -> tuple[np.ndarray, np.ndarray, VesselTree]:
     wall, lumen = organs.airway(frame.anatomy)
     organs.render_tube(hu, frame, wall, organs.HU["airway_wall"], lung)
     organs.render_tube(hu, frame, lumen, organs.HU["air"])
+    if patterns is not None:
+        volumes["consolidation"] = render_consolidation(hu, frame, lung, patterns)
+        volumes["effusion"] = render_effusion(hu, frame, lung, patterns)
     organs.render_spine(hu, frame, lung)
     organs.render_ribs(hu, frame, body, lung)
     organs.render_stomach_gas(hu, frame, lung)
-    return hu, lung, tree
+    return hu, lung, tree, volumes
 
 
 def acquire(

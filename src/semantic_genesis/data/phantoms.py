@@ -4,10 +4,12 @@ Real chest CT cohorts (LUNA16, LIDC) cannot be downloaded here (docs/design.md,
 "Built-in data"), so the demo and the tests use phantoms realistic enough for what Semantic
 Genesis assumes (method.md §1-§2): air outside the body, skin, fat, muscle, two lungs at about
 -850 HU with a branching vessel tree, heart, aorta, airway, spine and ribs, scanner noise and
-blur, and patients that vary in size, position, lung volume and scan coverage. Each patient
-has 1-3 nodules (3-30 mm, solid or part-solid) with masks, so the same folder serves the target
-tasks: nodule false-positive reduction (``candidates.csv``) and nodule segmentation
-(``labels/``).
+blur, and patients that differ in kind (docs/design.md, "Built-in data"): body-build families,
+lung volume, heart size and position, vessel density, and diffuse patterns (emphysema,
+consolidation, pleural effusion). Each patient has 1-3 nodules (3-30 mm; solid, part-solid,
+ground-glass or calcified) with masks and 3-7 nodule mimics (small consolidations, pleural and
+fissural thickenings), so the same folder serves the target tasks: nodule false-positive
+reduction (``candidates.csv``, with hard negatives) and nodule segmentation (``labels/``).
 
 Output folder (a LUNA16-style layout that ``semgen prepare`` and ``semgen finetune`` read):
 
@@ -15,8 +17,10 @@ Output folder (a LUNA16-style layout that ``semgen prepare`` and ``semgen finetu
 - ``labels/<id>.nii.gz``: uint8 nodule masks (1 = nodule);
 - ``annotations.csv``: ``seriesuid,coordX,coordY,coordZ,diameter_mm`` (nodules, world mm);
 - ``candidates.csv``: ``seriesuid,coordX,coordY,coordZ,class`` (+ ``kind``), world mm;
-- ``nodules.csv``: annotations plus kind (solid / part-solid) and mask voxels;
-- ``patients.csv``: one row per patient (family, body size, lung volume, nodules, ...);
+- ``nodules.csv``: annotations plus kind (solid / part-solid / ground-glass / calcified) and
+  mask voxels;
+- ``patients.csv``: one row per patient (family, habitus, body size, lung and vessel volume,
+  diffuse patterns, nodules, ...);
 - ``phantoms.json``: the config, the patient ids and ``run_info``.
 
 World millimetres are what SimpleITK reports for the NIfTI files (LPS), as LUNA16's are for its
@@ -37,6 +41,7 @@ import numpy as np
 
 from semantic_genesis.data.anatomy import NOMINAL_FOV_MM
 from semantic_genesis.data.patient import PhantomPatient, make_patient, patient_id
+from semantic_genesis.data.patterns import PATTERN_RATES
 from semantic_genesis.io.manifests import read_csv, write_csv
 from semantic_genesis.utils.atomic import write_json
 from semantic_genesis.utils.config import setting, to_dict
@@ -47,7 +52,7 @@ from semantic_genesis.utils.progress import progress, say
 ANNOTATION_COLUMNS = ["seriesuid", "coordX", "coordY", "coordZ", "diameter_mm"]
 CANDIDATE_COLUMNS = ["seriesuid", "coordX", "coordY", "coordZ", "class"]
 #: bump when the same config would draw different patients (cached patients are then redone)
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 PATIENT_COLUMNS = [
     "id",
     "family",
@@ -66,6 +71,17 @@ PATIENT_COLUMNS = [
     "noise_hu",
     "n_nodules",
     "n_candidates",
+    "habitus",
+    "heart_volume_ml",
+    "vessel_scale",
+    "vessel_ml",
+    "emphysema",
+    "emphysema_ml",
+    "consolidation",
+    "consolidation_ml",
+    "effusion",
+    "effusion_ml",
+    "n_mimics",
 ]
 
 
@@ -86,10 +102,13 @@ class PhantomConfig:
             (patient ``i`` is in family ``i % F``), to test neighbour search.
         nodules: (min, max) nodules per patient.
         nodule_diameter_mm: (min, max) diameter, drawn log-uniformly.
-        part_solid_fraction: share of nodules >= 6 mm with a ground-glass rim.
+        part_solid_fraction: share of nodules >= 6 mm with a ground-glass rim (of the others,
+            20 % are ground-glass, 15 % calcified, the rest solid).
         negatives: false-positive candidates per patient.
         noise_hu: (min, max) noise standard deviation per patient.
         blur_mm: sigma of the scanner's point-spread function.
+        pattern_rates: chance per patient of emphysema, consolidation and pleural effusion
+            (0 0 0: lungs without diffuse disease).
         workers: processes (1 = in this process).
     """
 
@@ -111,6 +130,8 @@ class PhantomConfig:
     noise_hu: tuple[float, float] = setting((12.0, 30.0), ge=0, help=(
         "noise standard deviation in HU per patient (min, max)"))
     blur_mm: float = setting(0.7, ge=0, help="sigma of the scanner's point-spread function (mm)")
+    pattern_rates: tuple[float, float, float] = setting(PATTERN_RATES, ge=0, le=1, help=(
+        "chance per patient of emphysema, consolidation and pleural effusion"))
     workers: int = setting(1, ge=1, help="processes (1 = in this process)")
 
     def __post_init__(self) -> None:
@@ -193,6 +214,7 @@ def _generate_one(out: Path, index: int, config: PhantomConfig) -> None:
         config.negatives,
         config.noise_hu,
         config.blur_mm,
+        config.pattern_rates,
     )
     for folder, array in (("images", patient.image), ("labels", patient.label)):
         write_nifti(
@@ -241,8 +263,30 @@ def _rows(p: PhantomPatient) -> dict[str, Any]:
         "noise_hu": round(a.noise_hu, 1),
         "n_nodules": len(p.nodules),
         "n_candidates": len(p.candidates),
+        **_variety(p),
     }
     return {"patient": patient, "nodules": nodules, "candidates": candidates}
+
+
+def _variety(p: PhantomPatient) -> dict[str, Any]:
+    """What makes the patient differ in kind: habitus, heart, vessels, diffuse patterns."""
+    a, pat, ml = p.anatomy, p.patterns, p.pattern_ml or {}
+    heart = 4.0 / 3.0 * np.pi * float(np.prod(a.heart_radii) * np.prod(a.scale)) / 1000.0
+    effusion = "" if pat is None else "+".join(
+        side for side, share in zip(("right", "left"), pat.effusion, strict=True) if share > 0)
+    return {
+        "habitus": a.habitus,
+        "heart_volume_ml": round(heart, 1),
+        "vessel_scale": round(a.vessel_scale, 3),
+        "vessel_ml": round(p.vessel_ml, 1),
+        "emphysema": "" if pat is None else pat.emphysema,
+        "emphysema_ml": round(ml.get("emphysema", 0.0), 1),
+        "consolidation": int(pat is not None and len(pat.consolidation) > 0),
+        "consolidation_ml": round(ml.get("consolidation", 0.0), 1),
+        "effusion": effusion,
+        "effusion_ml": round(ml.get("effusion", 0.0), 1),
+        "n_mimics": len(p.mimics or []),
+    }
 
 
 def _load_meta(out: Path, pid: str, config: PhantomConfig) -> dict[str, Any] | None:

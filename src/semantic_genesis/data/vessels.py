@@ -24,11 +24,13 @@ MAX_DEPTH = 14
 
 @dataclass(frozen=True)
 class VesselTree:
-    """All vessel segments (local mm) and the branch points (where a segment splits)."""
+    """All vessel segments (local mm), which tree each belongs to (even: arteries, odd: veins),
+    and the branch points (where a segment splits)."""
 
     segments: Segments
     branch_points: np.ndarray  # (B, 3) local mm
     branch_radii: np.ndarray  # (B,) radius of the parent at the branch point
+    tree: np.ndarray  # (S,) index of each segment's tree (artery 2 k, vein 2 k + 1)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -61,8 +63,9 @@ def _roots(anat: PhantomAnatomy) -> list[tuple[np.ndarray, np.ndarray, float, li
             np.array([xc + side * 0.6 * w, yc, bottom + 0.2 * anat.dome_mm]),
         ]
         artery_start = np.array([cx - 0.3 * rx, cy - 0.3 * ry, cz + 0.8 * rz])
+        trunk = 10.0 * anat.vessel_scale  # a wider trunk branches more times before MIN_RADIUS
         trees.append(
-            (artery_start, np.array([hilum_x, yc - 0.1 * d, anat.carina_z - 25.0]), 10.0, targets)
+            (artery_start, np.array([hilum_x, yc - 0.1 * d, anat.carina_z - 25.0]), trunk, targets)
         )
         vein_start = np.array([cx + 0.1 * rx, cy + 0.6 * ry, cz + 0.3 * rz])
         vein_targets = [t + np.array([0.0, 0.15 * d, -15.0]) for t in targets]
@@ -70,7 +73,7 @@ def _roots(anat: PhantomAnatomy) -> list[tuple[np.ndarray, np.ndarray, float, li
             (
                 vein_start,
                 np.array([hilum_x, yc + 0.05 * d, anat.carina_z - 55.0]),
-                8.0,
+                0.8 * trunk,
                 vein_targets,
             )
         )
@@ -92,21 +95,26 @@ def grow_vessels(anat: PhantomAnatomy) -> VesselTree:
             np.array([0.8 * r for *_, r, _ in roots]),
         )
     ]
-    tips = [(h, t - h, 0.5 * r) for _, h, r, targets in roots for t in targets]
+    tips = [(h, t - h, 0.5 * r, k) for k, (_, h, r, targets) in enumerate(roots) for t in targets]
     p = np.array([t[0] for t in tips])
     direction = _unit(np.array([t[1] for t in tips]))
     radius = np.array([t[2] for t in tips])
+    tree = np.array([t[3] for t in tips])
+    trees = [np.arange(len(roots))]
     hilum = p.copy()
     branch_p, branch_r = [], []
     for depth in range(MAX_DEPTH):
         q, ok = _extend(anat, p, direction, radius, rng, turn=depth < 3)
         p, q, direction, radius, hilum = p[ok], q[ok], direction[ok], radius[ok], hilum[ok]
+        tree = tree[ok]
         r_end = 0.96 * radius
         parts.append(Segments(p, q, radius, r_end))
+        trees.append(tree)
         split = r_end >= MIN_RADIUS
         if not split.any():
             break
         q, direction, r_end, hilum = q[split], direction[split], r_end[split], hilum[split]
+        tree = np.concatenate([tree[split], tree[split]])
         branch_p.append(q), branch_r.append(r_end)
         n = len(q)
         major = _turn(direction, rng, rng.uniform(0.15, 0.5, n))
@@ -120,7 +128,7 @@ def grow_vessels(anat: PhantomAnatomy) -> VesselTree:
         hilum = np.concatenate([hilum, hilum])
     bp = np.concatenate(branch_p) if branch_p else np.zeros((0, 3))
     br = np.concatenate(branch_r) if branch_r else np.zeros(0)
-    return VesselTree(Segments.concat(parts), bp, br)
+    return VesselTree(Segments.concat(parts), bp, br, np.concatenate(trees))
 
 
 def _extend(
