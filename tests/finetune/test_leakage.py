@@ -54,6 +54,7 @@ def test_pretraining_on_subsets_0_to_6_is_allowed(luna: Path, tmp_path: Path) ->
     assert metrics["leakage"] == {"checked": True, "seen_train": 5, "seen_val": 2,
                                   "seen_test": 0, "cases": {"train": 5, "val": 2, "test": 3}}
     assert any("5 train case(s) were seen" in w for w in metrics["warnings"])
+    assert seen_cases_of(res.out_dir / "model.pt") == set(case_hashes(ALLOWED))  # kept on
 
 
 def test_a_seen_test_case_is_refused_before_any_output(luna: Path, tmp_path: Path) -> None:

@@ -81,6 +81,8 @@ def finetune_card(config: FinetuneConfig, init: dict[str, Any], n_classes: int,
         modality=config.modality,
         pretext=f"finetune-{config.task}",
         semantic=False,
+        # the pre-training cases stay listed, so a fine-tuned init is checked too (§1.1)
+        seen_cases=list((init.get("model_card") or {}).get("seen_cases") or []),
         notes={"init": config.init, "linear_probe": config.linear_probe},
     )
 
