@@ -21,6 +21,9 @@ from semantic_genesis.utils.config import from_dict, read_yaml, setting, validat
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.names import safe_name
 
+#: how an initialisation is evaluated: full fine-tuning, or probes on its frozen features
+PROTOCOLS = ("finetune", "probe")
+
 
 def _mapping(value: Any, where: str) -> None:
     if not isinstance(value, dict):
@@ -63,6 +66,18 @@ class BenchmarkConfig:
                            "against")
     models_genesis: str = setting("mg", help="the second comparison (skipped when not in inits)")
     save_models: bool = setting(False, help="keep each run's model.pt")
+    #: finetune (full fine-tuning, ``seeds``) and/or probe (frozen features, ``probe_seeds``)
+    protocols: list[str] = field(default_factory=lambda: ["finetune"])
+    probe_seeds: list[int] = field(default_factory=lambda: list(range(10)))  # the paper's 10
+    probe_levels: str = setting("deepest", choices=("deepest", "all"), help=(
+        "probe: the pooled deepest encoder map, or every level's concatenated (method.md §7.3)"))
+    probe_c: float = setting(1.0, gt=0, help="probe: inverse L2 strength of the logistic "
+                             "regression (on standardised features)")
+    probe_k: int = setting(5, ge=1, help="probe: neighbours of the kNN probe (cosine)")
+    probe_test_fraction: float = setting(0.3, gt=0, lt=1, help="probe: share of the patients "
+                                         "tested in each seed's per-patient split")
+    probe_scratch_encoders: int = setting(1, ge=1, help="probe: random encoders scratch draws "
+                                          "(seed s uses encoder s mod n)")
 
     def __post_init__(self) -> None:
         validate(self)
@@ -86,6 +101,16 @@ class BenchmarkConfig:
         if not ok or len(set(self.label_fractions)) != len(self.label_fractions):
             raise SemgenError(f"label_fractions = {self.label_fractions!r}: a list of "
                               "different numbers in (0, 1]")
+        ok = isinstance(self.protocols, list) and self.protocols and all(
+            p in PROTOCOLS for p in self.protocols)
+        if not ok or len(set(self.protocols)) != len(self.protocols):
+            raise SemgenError(f"protocols = {self.protocols!r}: a list of different names "
+                              f"among {', '.join(PROTOCOLS)}")
+        ok = isinstance(self.probe_seeds, list) and self.probe_seeds and all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.probe_seeds)
+        if not ok or len(set(self.probe_seeds)) != len(self.probe_seeds):
+            raise SemgenError(f"probe_seeds = {self.probe_seeds!r}: a list of different whole "
+                              "numbers >= 0")
 
 
 def _check_task(spec: TaskSpec, config: BenchmarkConfig) -> None:

@@ -47,7 +47,12 @@ from semantic_genesis.benchmark.config import (
     load_benchmark_config,
 )
 from semantic_genesis.benchmark.results import write_results
-from semantic_genesis.benchmark.statistics import CellSummary, label_efficiency, summarise
+from semantic_genesis.benchmark.statistics import (
+    CellSummary,
+    label_efficiency,
+    paired_comparisons,
+    summarise,
+)
 from semantic_genesis.finetune.config import FinetuneConfig
 from semantic_genesis.finetune.leakage import check_grid
 from semantic_genesis.finetune.metrics import flag
@@ -167,6 +172,7 @@ def _row(cell: Cell, res: FinetuneResult, out: Path) -> dict[str, Any]:
     return {
         "task": spec.name,
         "kind": cfg.task,
+        "protocol": "finetune",
         "init": init_name,
         "label_fraction": frac,
         "seed": seed,
@@ -245,7 +251,8 @@ def _worker(config: BenchmarkConfig, out: str, threads: int, token: str) -> None
     os.environ["SEMGEN_QUIET"] = "1"
     torch.set_num_threads(threads)
     scratch_width = _checkpoint_width(config.inits)
-    _run_cells(_cells(config, Path(out), scratch_width), Path(out), config, token, quiet=True)
+    if "finetune" in config.protocols:
+        _run_cells(_cells(config, Path(out), scratch_width), Path(out), config, token, quiet=True)
 
 
 def _start_workers(
@@ -309,10 +316,12 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path) -> BenchmarkResu
     with claim_output(out, "benchmark", inputs=inputs, legacy=LEGACY, settings=settings,
                       shared=True):
         save_config(config, out / "benchmark.yaml")
-        return _run(config, out, _cells(config, out, scratch_width), uuid.uuid4().hex)
+        cells = _cells(config, out, scratch_width) if "finetune" in config.protocols else []
+        return _run(config, out, cells, uuid.uuid4().hex, scratch_width)
 
 
-def _run(config: BenchmarkConfig, out: Path, cells: list[Cell], token: str) -> BenchmarkResult:
+def _run(config: BenchmarkConfig, out: Path, cells: list[Cell], token: str,
+         scratch_width: int | None = None) -> BenchmarkResult:
     check_grid((cell[1], cell[5]) for cell in cells)  # no test case seen in pre-training (§1.1)
     pending = [c for c in cells if _finished(out, c) is None]
     skipped = len(cells) - len(pending)
@@ -335,12 +344,14 @@ def _run(config: BenchmarkConfig, out: Path, cells: list[Cell], token: str) -> B
         say(f"benchmark: {ran} cells run here; {busy} still running in other processes: "
             f"the last process to finish writes {out / 'results.md'} (or re-run to collect)")
         return BenchmarkResult(rows, [], out, ran, skipped, busy, failed)
-    summaries = summarise(
-        rows,
-        config.scratch,
-        config.models_genesis if config.models_genesis in config.inits else None,
-    )
+    if "probe" in config.protocols:
+        from semantic_genesis.benchmark.probe_run import run_probes
+
+        rows = rows + run_probes(config, out, _resolve_tasks(config, out), scratch_width)
+    mg = config.models_genesis if config.models_genesis in config.inits else None
+    summaries = summarise(rows, config.scratch, mg)
+    paired = paired_comparisons(summaries, [b for b in (config.scratch, mg) if b])
     write_results(out, rows, summaries, label_efficiency(summaries, config.scratch), config,
-                  failed)
+                  failed, paired)
     say(f"benchmark: {ran} cells run, {skipped} already finished -> {out / 'results.md'}")
     return BenchmarkResult(rows, summaries, out, ran, skipped, 0, failed)
