@@ -83,3 +83,36 @@ def test_discover_records_and_prints_the_automatic_choice(chests, tmp_path, caps
     assert info["config"]["ae_shape"] == [64, 64, 32]
     assert info["automatic"] == ["--ae-shape 64 64 32 chosen automatically: no GPU (a "
                                  "CPU-sized choice; set it to override)"]
+
+
+def test_profile_reference_sets_every_reference_value_and_explicit_values_win() -> None:
+    """--profile reference: the auto-encoder of train_autoencoder.py (32 wide, 128 x 128 x 64,
+    batch 8, at most 10,000 epochs, patience 50) and a minimum class distance of 5, whatever
+    the device; ours: 20 / 5 / batch 2 / distance 16 and the device-sized input."""
+    ref = DiscoverConfig(profile="reference")
+    values = {k: getattr(ref, k) for k in ("ae_width", "ae_shape", "ae_batch", "ae_epochs",
+                                           "ae_patience", "min_distance")}
+    print("discover --profile reference:", values)
+    assert values == {"ae_width": 32, "ae_shape": (128, 128, 64), "ae_batch": 8,
+                      "ae_epochs": 10_000, "ae_patience": 50, "min_distance": 5.0}
+    assert resolved(ref, cuda=False) == (ref, [])  # nothing left to choose by device
+    ours = DiscoverConfig()
+    assert (ours.ae_epochs, ours.ae_patience, ours.ae_batch, ours.min_distance) == (
+        20, 5, 2, 16.0)
+    assert DiscoverConfig(profile="reference", min_distance=16.0, ae_epochs=3).min_distance == 16
+    assert DiscoverConfig(profile="reference", ae_epochs=3).ae_epochs == 3
+    with pytest.raises(SemgenError, match="profile"):
+        DiscoverConfig(profile="paper")
+
+
+def test_discover_cli_has_the_profile_and_the_key_ignores_it(capsys) -> None:
+    """The profile's values, not its name, decide the result (same values, same key)."""
+    from semantic_genesis.discovery.config import result_key
+
+    explicit = DiscoverConfig(ae_width=32, ae_shape=(128, 128, 64), ae_batch=8, ae_epochs=10_000,
+                              ae_patience=50, min_distance=5.0)
+    assert result_key(explicit, "f") == result_key(DiscoverConfig(profile="reference"), "f")
+    assert result_key(DiscoverConfig(), "f") != result_key(explicit, "f")
+    with pytest.raises(SystemExit):
+        main(["discover", "--help"])
+    assert "--profile {ours,reference}" in capsys.readouterr().out

@@ -4,6 +4,9 @@ against training from scratch? The whole chain, each stage resumable:
     phantoms (pre-training cohort) -> prepare -> discover -> pretrain SG and MG
     phantoms (target set)          -> benchmark (scratch, mg, sg x seeds x label fractions)
 
+Every method pre-trains from ``patterns/``; a cohort method (``mg`` = ``models-genesis``, Models
+Genesis as published) takes its random cubes from the cohort the patterns were discovered in.
+
 The settings live in ``semantic_genesis/configs/experiment-phantom.yaml``; ``semgen demo`` and
 the slow test reuse :func:`run_experiment`. Outputs in ``out_dir``: ``phantoms-pretrain/``,
 ``phantoms-target/``, ``cohort/``, ``patterns/``, ``pretrain/<method>/``, ``benchmark/``

@@ -1,14 +1,18 @@
 """Pre-train on discovered patterns: self-classification + self-restoration (Semantic Genesis),
-Models Genesis, self-classification only, and the add-on pretexts (in-painting, shuffling,
-rotation) with or without semantics.
+self-classification only, and the add-on pretexts (in-painting, shuffling, rotation) with or
+without semantics; or, for a cohort method (--method models-genesis: Models Genesis as
+published, random air-test cubes of the cohort, SGD lr 1 batch 6), on a prepared cohort.
 
 Choose the method with --method NAME (listed under --method, each also as NAME+semantics), or
 your own with --method path/to/file.py:Name (docs/design.md, "Extending it today"). The earlier
-flags still work: Semantic Genesis = --pretext genesis --semantic; Models Genesis = --pretext
-genesis --no-semantic (preset mg); self-classification only = --pretext none --semantic; add-ons
+flags still work: Semantic Genesis = --pretext genesis --semantic; Genesis restoration on the
+patterns (mg preset, the "restoration only" ablation) = --pretext genesis --no-semantic;
+self-classification only = --pretext none --semantic; add-ons
 = --pretext inpaint|shuffle|rotation [--semantic]. Under torchrun it trains with DDP; --batch-size
-is the batch per optimiser step over all processes. Writes RUN/checkpoints/{last,best}.pt,
-metrics.csv, curves.png, restorations.png and TensorBoard events.
+is the batch per optimiser step over all processes. Optimisation settings left out take the
+method's recipe; --profile reference switches every setting to the reference code's at once
+(explicit options still win). Writes RUN/checkpoints/{last,best}.pt, metrics.csv, curves.png,
+restorations.png and TensorBoard events (and cubes.csv for a cohort method).
 """
 
 from __future__ import annotations
@@ -22,14 +26,18 @@ from semantic_genesis.pretrain.config import PretrainConfig
 from semantic_genesis.pretrain.methods import known_methods
 
 _M, _A, _O, _S, _R = "method", "model", "optimisation", "speed", "run folder"
+_D = "data (cohort methods)"
 #: where PretrainConfig's fields appear in the help (their words are the fields' own)
 OPTIONS: dict[str, Option] = {
     **{name: Option(group=_M) for name in ("pretext", "semantic", "preset", "lambda_rec",
-                                           "lambda_cls", "warp_target", "multires")},
+                                           "lambda_cls", "warp_target", "multires",
+                                           "redraw_multires", "profile")},
+    **{name: Option(group=_D) for name in ("patch", "cubes_per_scan", "cube_tries")},
+    "exclude_groups": Option(group=_D, metavar="GROUP"),
     **{name: Option(group=_A) for name in ("backbone", "width", "norm", "head", "init")},
-    **{name: Option(group=_O) for name in ("epochs", "batch_size", "accumulate", "lr",
-                                           "lr_step", "lr_gamma", "patience", "min_delta",
-                                           "seed")},
+    **{name: Option(group=_O) for name in ("epochs", "batch_size", "accumulate", "optimizer",
+                                           "lr", "momentum", "lr_step", "lr_gamma", "patience",
+                                           "min_delta", "seed")},
     **{name: Option(group=_S) for name in ("amp", "compile", "channels_last", "fast_decoder",
                                            "workers", "device")},
     "figures": Option(group=_R),
@@ -45,7 +53,9 @@ RUN_FOLDER_FIELDS = ("resume", "overwrite")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `semgen pretrain` options (defaults are the reference's, method.md §5.1), one per
     PretrainConfig field."""
-    parser.add_argument("patterns", type=Path, help="patterns folder written by `semgen discover`")
+    parser.add_argument("patterns", type=Path, metavar="SOURCE", help=(
+        "patterns folder written by `semgen discover`; for a cohort method (models-genesis) a "
+        "prepared cohort folder (`semgen prepare`), or a patterns folder whose cohort it uses"))
     parser.add_argument("--out", type=Path, required=True, help="run folder to write")
     add_config_options(parser, PretrainConfig, {**OPTIONS, "method": _method_option()})
 
