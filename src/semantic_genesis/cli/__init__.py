@@ -31,7 +31,8 @@ COMMANDS: dict[str, str] = {
     "benchmark": "grid of initialisations x seeds x label fractions x tasks, with t-tests",
     "demo": "the whole chain on built-in data, with an HTML report",
     "info": "print a checkpoint's model card, parameter counts and load report",
-    "export": "export a checkpoint: encoder-only, TorchScript or ONNX",
+    "export": "export a checkpoint: encoder-only, TorchScript, ONNX, Hugging Face, MONAI bundle",
+    "convert": "official Semantic Genesis / Models Genesis .pt / .h5 -> Hugging Face format",
     "predict": "run a fine-tuned checkpoint on scans: label maps on each scan's grid, or "
                "candidate probabilities",
 }

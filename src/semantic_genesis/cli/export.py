@@ -53,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kind.add_argument("--encoder-only", action="store_true", help="encoder weights + card (.pt)")
     kind.add_argument("--torchscript", action="store_true", help="traced TorchScript (.pt)")
     kind.add_argument("--onnx", action="store_true", help="ONNX graph (.onnx)")
+    kind.add_argument("--hf", type=Path, metavar="DIR", help="Hugging Face-format folder: "
+                      "config.json, model.safetensors, README.md (bridges/hf.py)")
+    kind.add_argument("--monai-bundle", type=Path, metavar="DIR", help="MONAI bundle folder: "
+                      "configs/, models/model.pt, docs/README.md (bridges/monai_bundle.py)")
     kind.add_argument("--nnunet", type=Path, metavar="OUT.pth", help=(
         "pre-trained weights for nnUNetv2_train -pretrained_weights (a checkpoint of "
         "--backbone nnunet; bridges/nnunet.py)"))
@@ -182,6 +186,7 @@ def check_out(checkpoint: Path, out: Path, overwrite: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from semantic_genesis.bridges.convert import FOLDER_KINDS, write_folder
     from semantic_genesis.models import (
         ModelCard,
         card_from_model,
@@ -195,17 +200,25 @@ def run(args: argparse.Namespace) -> int:
 
     if args.nnunet is not None:
         return _run_nnunet(args)
-    if args.out is None:
+    folder = next((k for k in FOLDER_KINDS if getattr(args, k, None) is not None), None)
+    if folder is not None and args.out is not None:
+        raise SemgenError(f"--{folder.replace('_', '-')} names its output folder itself; "
+                          "leave out --out")
+    if folder is None and args.out is None:
         raise SemgenError("--out is required with --encoder-only, --torchscript and --onnx")
     apply_overrides(args)
     if args.onnx and not all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript")):
         raise SemgenError(ONNX_HINT)
-    check_out(args.checkpoint, args.out, args.overwrite)
+    if folder is None:
+        check_out(args.checkpoint, args.out, args.overwrite)
     src = read_weights(args.checkpoint)
     kwargs, _ = architecture(args, src)
     model = create_model(**kwargs)
     load_weights(model, src, strict=True)
     card = ModelCard.from_dict(src.card) if src.card else card_from_model(model)
+    if folder is not None:  # --hf, --monai-bundle: a claimed folder (bridges/convert.py)
+        write_folder(model, card, folder, getattr(args, folder), args.checkpoint)
+        return 0
     try:
         if args.encoder_only:
             export_encoder(model, card, args.out, str(args.checkpoint))

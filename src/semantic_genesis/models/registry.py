@@ -100,31 +100,43 @@ def backbone_of(name: str) -> str | None:
     return entry[0] if entry else None
 
 
+#: create_model's architecture arguments and the value each takes when not given (None)
+_DEFAULTS: dict[str, Any] = {"in_channels": 1, "n_classes": 44, "width": 32, "norm": "batch",
+                             "head": "torch", "out_channels": 1}
+
+
 def create_model(
-    name: str,
+    name: str | None,
     pretrained: str | Path | dict[str, Any] | None = None,
-    in_channels: int = 1,
-    n_classes: int = 44,
-    width: int = 32,
-    norm: str = "batch",
-    head: str = "torch",
-    out_channels: int = 1,
+    in_channels: int | None = None,
+    n_classes: int | None = None,
+    width: int | None = None,
+    norm: str | None = None,
+    head: str | None = None,
+    out_channels: int | None = None,
     strict: bool | None = None,
     **kw: Any,
 ) -> nn.Module:
     """Build a registered model, optionally initialised from ``pretrained`` weights.
 
+    Architecture arguments left at None take their default (below) or, with ``name=None``,
+    the value in the weights' model card (timm's rule: None arguments are pruned).
+
     Args:
         name: a name from :func:`list_models` (``unet3d``, ``ynet3d``, ``encoder3d``, the
-            ``*2d`` variants, ``monai-basicunet`` and its ``-ynet`` / ``-encoder`` roles).
+            ``*2d`` variants, ``monai-basicunet`` and its ``-ynet`` / ``-encoder`` roles), or
+            None: the architecture of ``pretrained``'s model card (a Hugging Face-format folder
+            or ``hf-hub:`` id, or one of our ``.pt``); arguments given still win.
         pretrained: any source :func:`load_weights` understands (our ``.pt``, the official
-            Semantic Genesis / Models Genesis ``.pt``, a Keras ``.h5``, a state dict).
-        in_channels: input channels; pretrained 1-channel first convs are adapted.
-        n_classes: classes of the head (ignored by ``unet*``).
-        width: base channels (32 = reference; 8 for quick CPU runs).
+            Semantic Genesis / Models Genesis ``.pt``, a Keras ``.h5``, a state dict, a
+            Hugging Face-format folder, a ``.safetensors`` file, ``hf-hub:ORG/NAME[@REV]``).
+        in_channels: input channels (default 1); pretrained 1-channel first convs are adapted.
+        n_classes: classes of the head (default 44; ignored by ``unet*``).
+        width: base channels (default 32 = reference; 8 for quick CPU runs).
         norm: ``batch`` (default), ``batch_always`` (reference), ``instance`` or ``group``.
-        head: ``torch`` (reference PyTorch head), ``keras`` or ``mlp`` (ignored by ``unet*``).
-        out_channels: segmentation / restoration outputs (ignored by ``encoder*``).
+        head: ``torch`` (default, reference PyTorch head), ``keras`` or ``mlp`` (ignored by
+            ``unet*``).
+        out_channels: segmentation / restoration outputs (default 1; ignored by ``encoder*``).
         strict: raise if the pretrained weights do not cover the model exactly (the error
             names what does not fit). ``None`` (default): strict when ``pretrained`` is one of
             our checkpoints (it has a model card), since a mismatch then means the wrong
@@ -134,16 +146,26 @@ def create_model(
         **kw: passed to the architecture function.
 
     Raises:
-        SemgenError: unknown name, a network too large for the memory available (checked
-            before it is built), an unreadable source, or weights that do not fit (strict).
+        SemgenError: unknown name, ``name=None`` without a model card to take it from, a
+            network too large for the memory available (checked before it is built), an
+            unreadable source, or weights that do not fit (strict).
     """
-    if name not in _REGISTRY:
-        raise SemgenError(f"unknown model {name!r}; available: {', '.join(list_models())}")
     src = None
     if pretrained is not None:  # read (and check) the source before building anything
         src = pretrained if isinstance(pretrained, SourceWeights) else read_weights(pretrained)
-    args = {"in_channels": in_channels, "n_classes": n_classes, "width": width, "norm": norm,
-            "head": head, "out_channels": out_channels, **kw}
+    given = {"in_channels": in_channels, "n_classes": n_classes, "width": width, "norm": norm,
+             "head": head, "out_channels": out_channels}
+    base = dict(_DEFAULTS)
+    if name is None:
+        if src is None or not src.card:
+            where = "" if src is None else f" ({src.source} has none)"
+            raise SemgenError("create_model(None, ...) takes the architecture from the weights' "
+                              f"model card: pass pretrained= weights that carry one{where}")
+        base = model_kwargs_of(src)  # the card's fields and the family's own arguments
+        name = base.pop("name")
+    if name not in _REGISTRY:
+        raise SemgenError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+    args = {**base, **{k: v for k, v in given.items() if v is not None}, **kw}
     shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
     check_fits(lambda: _REGISTRY[name](**args), f"{name}({shown})")
     model = _REGISTRY[name](**args)

@@ -8,7 +8,8 @@ Sources understood by :func:`load_weights`:
   ``prototypes*`` keys are leftovers of other wrappers and are dropped;
 - the Models Genesis ``.pt`` (``module.`` prefix), any plain state dict, and dicts that keep the
   weights under ``model_state_dict`` or ``model``;
-- the official Keras ``.h5`` (:mod:`semantic_genesis.models.keras`).
+- the official Keras ``.h5`` (:mod:`semantic_genesis.models.keras`);
+- Hugging Face-format weights (``config.json`` + ``model.safetensors``; ``hf_weights``).
 
 Unlike the reference README loader, which prints "not found" and carries on with random weights
 (bug §9.24), every key ends up in exactly one list of the :class:`LoadReport`. Every ``.pt`` is
@@ -29,6 +30,7 @@ from semantic_genesis.models.build import builtin_builder, check_fits
 from semantic_genesis.models.build import guess_model_kwargs as guess_model_kwargs  # re-export
 from semantic_genesis.models.card import ModelCard
 from semantic_genesis.models.checkpoint import nonfinite_tensors, read_checkpoint, unwrap_model
+from semantic_genesis.models.hf_weights import is_hf_source, read_hf_files
 from semantic_genesis.models.keras import read_keras_h5
 from semantic_genesis.models.unet import HEAD_PREFIX
 from semantic_genesis.utils.errors import SemgenError
@@ -210,13 +212,33 @@ def _normalise(raw: dict[str, Any], src: SourceWeights) -> None:
     src.notes.extend(f"stripped prefix '{p}' from {n} keys" for p, n in stripped.items())
 
 
+def source_from_state(
+    state: dict[str, Any], source: str, fmt: str, card: dict[str, Any] | None = None
+) -> SourceWeights:
+    """:class:`SourceWeights` from a state dict read by another reader (safetensors, in
+    ``models.hf_weights``): the card checked, the keys normalised, non-finite tensors listed."""
+    if card is not None:
+        _check_card(card, source)
+    src = SourceWeights({}, source, fmt, card)
+    _normalise(state, src)
+    src.nonfinite = nonfinite_tensors(src.state)
+    return src
+
+
 def read_weights(
     path_or_state: str | Path | dict[str, Any], map_location: str | torch.device = "cpu"
 ) -> SourceWeights:
-    """Read weights from any supported source into reference key names (see module doc)."""
+    """Read weights from any supported source into reference key names (see module doc).
+
+    Hugging Face-format weights (a folder, a ``.safetensors`` file, ``hf-hub:ORG/NAME``) are
+    read by :func:`~semantic_genesis.models.hf_weights.read_hf_files`, without pickle.
+    """
     if isinstance(path_or_state, dict):
         src = _unwrap(path_or_state, "<state dict>")
     else:
+        if is_hf_source(path_or_state):
+            state, card, fmt = read_hf_files(path_or_state)
+            return source_from_state(state, str(path_or_state), fmt, card)
         path = Path(path_or_state)
         if path.suffix.lower() in _H5_SUFFIXES or _is_hdf5(path):
             state, notes, dropped, adapted = read_keras_h5(path)

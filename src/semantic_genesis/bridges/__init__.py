@@ -1,0 +1,1 @@
+"""Bridges to other tools: nnU-Net, MONAI bundles and Hugging Face-format weights."""
