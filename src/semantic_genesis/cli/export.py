@@ -9,6 +9,12 @@
   ONNX for new deployments.
 - ``--onnx``: ONNX through ``torch.onnx.export`` (needs the optional extra:
   ``pip install 'semantic-genesis[onnx]'``).
+- ``--hf DIR``: a Hugging Face-format folder (``config.json`` = the model card,
+  ``model.safetensors``, ``README.md`` model card); load it with ``create_model(None,
+  pretrained=DIR)`` or, once on the Hub, ``pretrained="hf-hub:ORG/NAME"`` (bridges/hf.py).
+- ``--monai-bundle DIR``: a MONAI bundle (``configs/metadata.json``, ``configs/inference.json``,
+  ``models/model.pt``, ``docs/README.md``) running sliding-window inference with the card's
+  patch size and intensity recipe (bridges/monai_bundle.py).
 
 The checkpoint must load strictly into the architecture its card describes (or the one given
 with ``--arch`` etc.); check with ``semgen info`` first.
@@ -17,6 +23,8 @@ The output is one file, written atomically (a temporary name, then a rename): a 
 export leaves no partial file. It must not be the checkpoint itself (``export X --out X`` once
 replaced a full model by its encoder), and an existing file is replaced only with
 ``--overwrite``: a single file carries no mark of who wrote it, so export never assumes it may.
+The folder formats (``--hf``, ``--monai-bundle``) name their folder instead of ``--out`` and
+claim it like every verb's output folder (new, empty, or made by the same export).
 """
 
 from __future__ import annotations
