@@ -5,10 +5,10 @@ sphere of 3-30 mm diameter (log-uniform, so small nodules are common, as in LIDC
 four kinds radiologists tell apart (Fleischner glossary; LIDC's "internal structure" and
 "calcification" ratings): solid (soft tissue), part-solid (a solid core inside a ground-glass
 rim), ground-glass (-750 to -450 HU, no solid part) and calcified (a solid nodule with a
-250-900 HU calcified core, benign granulomas). They sit wholly inside the lung parenchyma, out
-of consolidation and effusion. The mask is the nodule's outline (rim included); the annotated
-diameter is the outline's mean diameter. The candidates are made in
-:mod:`semantic_genesis.data.candidates`.
+250-900 HU calcified core, benign granulomas). They sit inside the lung parenchyma (a quarter
+of them against the pleura: juxtapleural), out of consolidation and effusion. The mask is the
+nodule's outline (rim included); the annotated diameter is the outline's mean diameter. The
+candidates are made in :mod:`semantic_genesis.data.candidates`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ PURE_GGO_HU = (-750.0, -450.0)  # ground-glass nodules
 CALCIUM_HU = (250.0, 900.0)  # the calcified core of calcified nodules
 #: share of the nodules that are not part-solid that are ground-glass, and calcified
 GROUND_GLASS_SHARE, CALCIFIED_SHARE = 0.2, 0.15
+#: share of the nodules placed against the pleura (about a quarter of LIDC's nodules are
+#: juxtapleural), so that "next to the chest wall" does not tell mimics from nodules
+JUXTAPLEURAL_SHARE = 0.25
 NODULE_KINDS = ("solid", "part-solid", "ground-glass", "calcified")
 
 
@@ -43,6 +46,7 @@ class Nodule:
     rim_hu: float  # density of the outer part (ground glass; soft tissue if calcified)
     lobes: np.ndarray  # (4, 3) unit vectors of the lobulation
     lobe_weights: np.ndarray  # (4,)
+    juxtapleural: bool = False  # touching the pleura (costal or mediastinal)
 
     def radius_along(self, directions: np.ndarray) -> np.ndarray:
         """Radius (mm) along unit directions (..., 3): a sphere bumped by zero-mean lobes."""
@@ -74,9 +78,10 @@ def draw_nodules(
     lo, hi = np.log(diameter_mm[0]), np.log(diameter_mm[1])
     for _ in range(count):
         diameter = float(np.exp(rng.uniform(lo, hi)))
+        attached = bool(rng.random() < JUXTAPLEURAL_SHARE)
         centre = None
         for _attempt in range(4):
-            centre = find_room(rng, frame, diameter / 2.0, nodules, avoid)
+            centre = find_room(rng, frame, diameter / 2.0, nodules, avoid, attached)
             if centre is not None:
                 break
             diameter = max(diameter_mm[0], 0.7 * diameter)
@@ -93,6 +98,7 @@ def draw_nodules(
                 rim_hu=rim_hu,
                 lobes=unit_vectors(rng, 4),
                 lobe_weights=rng.uniform(0.0, 0.25, 4),
+                juxtapleural=attached,
             )
         )
     return nodules
@@ -122,14 +128,21 @@ def find_room(
     radius: float,
     others: list[Nodule],
     avoid: Callable[[np.ndarray], np.ndarray] | None = None,
+    attached: bool = False,
 ) -> np.ndarray | None:
     """A world point whose ball of ``radius`` (+2 mm) lies in the lung and in the scan, away
-    from ``others`` and out of ``avoid``."""
+    from ``others`` and out of ``avoid``; ``attached``: a ball that touches the lung's outline
+    instead (its centre 0.8-1 radius + 1 mm inside)."""
     anat = frame.anatomy
     lo, hi = lung_box(anat, int(rng.choice([-1, 1])))
-    local = rng.uniform(lo, hi, size=(256, 3))
-    margin = (radius + 2.0) / float(np.mean(anat.scale))
-    local = local[lung_field_sd(anat, local) > margin]
+    local = rng.uniform(lo, hi, size=(1024 if attached else 256, 3))
+    scale = float(np.mean(anat.scale))
+    margin = (radius + 2.0) / scale
+    sd = lung_field_sd(anat, local)
+    if attached:
+        local = local[(sd > 0.8 * radius / scale) & (sd < (radius + 1.0) / scale)]
+    else:
+        local = local[sd > margin]
     if avoid is not None and len(local):
         local = local[avoid(local) < -margin]
     world = anat.to_world(local)

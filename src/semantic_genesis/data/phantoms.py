@@ -238,6 +238,7 @@ def _rows(p: PhantomPatient) -> dict[str, Any]:
             "diameter_mm": round(n.diameter, 2),
             "kind": n.kind,
             "mask_voxels": v,
+            "juxtapleural": int(n.juxtapleural),
         }
         for n, v in zip(p.nodules, p.mask_voxels, strict=True)
     ]
