@@ -1,7 +1,7 @@
 """The human-readable model card (``README.md``) written next to exported weights.
 
 One text for the Hugging Face folder (``README.md``, with the Hub's YAML header) and the MONAI
-bundle (``docs/README.md``): what the weights are (method, architecture), what they were made
+bundle (``README.md`` in its ``docs`` folder): what the weights are (method, architecture), what they were made
 from (data fingerprint, number of cases), how (the recipe kept in the card's notes), how well
 they did (the fine-tuning metrics when the run folder has them), what they are for, their limits
 and how to load them. Everything comes from the :class:`~semantic_genesis.models.ModelCard` (and

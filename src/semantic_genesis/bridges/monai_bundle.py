@@ -5,7 +5,7 @@ Layout (MONAI's bundle specification)::
     configs/metadata.json    versions, task, network_data_format (inputs / outputs)
     configs/inference.json   network, preprocessing, inferer, postprocessing, run
     models/model.pt          the network's state dict (a plain dict of tensors)
-    docs/README.md           the model card (bridges.card_text)
+    docs / README.md         the model card (bridges.card_text)
 
 Run it with ``python -m monai.bundle run --config_file configs/inference.json --meta_file
 configs/metadata.json --bundle_root . --dataset_dir SCANS --output_dir OUT`` (design.md,
@@ -45,8 +45,8 @@ from semantic_genesis.utils.errors import SemgenError
 
 MONAI_FAMILY = "monai-basicunet"
 #: the bundle's files, relative to its root
-METADATA, INFERENCE, WEIGHTS, README = ("configs/metadata.json", "configs/inference.json",
-                                        "models/model.pt", "docs/README.md")
+METADATA, INFERENCE, WEIGHTS = "configs/metadata.json", "configs/inference.json", "models/model.pt"
+README = str(Path("docs", "README.md"))
 
 
 def unet_role(card: ModelCard) -> str:

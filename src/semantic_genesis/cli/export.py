@@ -13,7 +13,7 @@
   ``model.safetensors``, ``README.md`` model card); load it with ``create_model(None,
   pretrained=DIR)`` or, once on the Hub, ``pretrained="hf-hub:ORG/NAME"`` (bridges/hf.py).
 - ``--monai-bundle DIR``: a MONAI bundle (``configs/metadata.json``, ``configs/inference.json``,
-  ``models/model.pt``, ``docs/README.md``) running sliding-window inference with the card's
+  ``models/model.pt``, a ``README.md`` in ``docs``) running sliding-window inference with the card's
   patch size and intensity recipe (bridges/monai_bundle.py).
 
 The checkpoint must load strictly into the architecture its card describes (or the one given
@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kind.add_argument("--hf", type=Path, metavar="DIR", help="Hugging Face-format folder: "
                       "config.json, model.safetensors, README.md (bridges/hf.py)")
     kind.add_argument("--monai-bundle", type=Path, metavar="DIR", help="MONAI bundle folder: "
-                      "configs/, models/model.pt, docs/README.md (bridges/monai_bundle.py)")
+                      "configs/, models/model.pt, docs (bridges/monai_bundle.py)")
     kind.add_argument("--nnunet", type=Path, metavar="OUT.pth", help=(
         "pre-trained weights for nnUNetv2_train -pretrained_weights (a checkpoint of "
         "--backbone nnunet; bridges/nnunet.py)"))
