@@ -70,7 +70,8 @@ MAX_SEED = 2**63 - 1
 #: config fields that may change when a run is resumed (everything else must match).
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "workers", "resume", "overwrite", "compile", "device", "figures", "patience", "init",
-     "profile"}  # the profile only chooses values; the values themselves are compared
+     "profile", "probe", "probe_every"}  # the profile only chooses values; the values
+    # themselves are compared; the online probe only watches (no random draw, no weight change)
 )
 OPTIMIZERS = ("adam", "sgd")
 PROFILES = ("ours", "reference")
@@ -169,6 +170,11 @@ class PretrainConfig:
         "use the target dataset's plans (README, Fine-tune in nnU-Net)"))
     plans_configuration: str = setting("3d_fullres", help=(
         "--backbone nnunet: the plans configuration (3d_fullres, 3d_lowres, ...)"))
+    probe: str | None = setting(None, help=(
+        "online probe: a built-in classification target (phantom-ncc) or a data folder with "
+        "candidates.csv; after each probe_every epochs, probe_auc of a logistic regression on "
+        "the frozen encoder's pooled features (metrics.csv, curves.png; method.md §7.3)"))
+    probe_every: int = setting(1, ge=1, help="online probe: probe after every N-th epoch")
 
     def __post_init__(self) -> None:
         if isinstance(self.init, Path):  # the Python API may pass a path
@@ -250,9 +256,11 @@ def resolve_method(config: PretrainConfig) -> Method:
     if method.data not in DATA_KINDS:
         raise SemgenError(f"method {spec}: data = {method.data!r}; must be one of "
                           f"{', '.join(DATA_KINDS)}")
-    if method.data == "cohort" and method.semantic:
-        raise SemgenError(f"method {spec} classifies discovered patterns but trains on cohort "
-                          "cubes (data = 'cohort'), which have no classes")
+    inner = getattr(method, "inner", None)  # the method Semantics wraps
+    if method.data == "cohort" and method.semantic or getattr(inner, "data", "") == "cohort":
+        raise SemgenError(f"method {spec}: cohort cubes (data = 'cohort') have no discovered "
+                          "classes to add semantics to; use genesis-restoration+semantics (the "
+                          "mg preset on the patterns) or semantic-genesis")
     if not method.terms:
         raise SemgenError(f"method {spec} has no loss term: it leaves nothing to learn")
     if "restoration" in method.heads:

@@ -84,11 +84,13 @@ def curves_figure(
         for m in declared
         if any(r.get(f"train_{m.name}") is not None for r in history)
     ]
+    if any(r.get("probe_auc") is not None for r in history):  # the online probe, §7.3
+        panels.append(("probe_auc", "online probe AUC (frozen encoder)", True, False))
     panels.append(("lr", "learning rate", False, False))
     fig, axes = _figure(1, len(panels), (3.2 * len(panels), 3.0))
     epochs = [r["epoch"] for r in history]
     for ax, (stat, title, bounded, chance) in zip(axes[0], panels, strict=True):
-        keys = ["lr"] if stat == "lr" else [f"train_{stat}", f"val_{stat}"]
+        keys = [stat] if stat in ("lr", "probe_auc") else [f"train_{stat}", f"val_{stat}"]
         for key in keys:
             values = [np.nan if r.get(key) is None else r[key] for r in history]
             ax.plot(

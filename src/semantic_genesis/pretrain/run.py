@@ -53,6 +53,7 @@ from semantic_genesis.pretrain.distributed import (
 from semantic_genesis.pretrain.figures import CURVES_PNG, RESTORATIONS_PNG, draw_figures
 from semantic_genesis.pretrain.methods import Method
 from semantic_genesis.pretrain.network import backbone_name
+from semantic_genesis.pretrain.online_probe import make_online_probe
 from semantic_genesis.pretrain.recipe import resolve_config, stored_value
 from semantic_genesis.pretrain.trainer import NonFiniteLoss, Trainer
 from semantic_genesis.training.loop import METRICS_CSV, Loop, NonFiniteMetric
@@ -347,7 +348,7 @@ def _make_loop(
         # _check_resume compared the settings (older runs' missing fields count as defaults)
         settings=to_dict(config), resumable=tuple(to_dict(config)),
         state=parts, generators={"perturb": trainer.perturb_gen}, extras=extras,
-        columns=metric_columns(trainer.metric_names), untagged=("cubes_per_s", "seconds"),
+        columns=metric_columns(trainer.metric_names), untagged=("cubes_per_s", "seconds", "probe_auc"),
         tensorboard=True, after_epoch=after_epoch, restore_best=False, main=rt.main,
         gather_rng=lambda state: gather_objects(state, rt), rank=rt.rank, desc="pre-training",
     )
@@ -370,10 +371,13 @@ def _loop(
             f"on {rt.device}"
         )
 
+    probe = make_online_probe(config, info.patch, out_dir, rt.main)  # method.md §7.3
+
     def step_fn(epoch: int) -> dict[str, float]:
         train = trainer.train_epoch(epoch - 1)
+        watched = {} if probe is None else probe.columns(epoch, trainer.net.backbone, rt.device)
         return {**train.means, "cubes_per_s": train.cubes / max(train.seconds, 1e-9),
-                "seconds": train.seconds}
+                "seconds": train.seconds, **watched}
 
     def eval_fn() -> dict[str, float] | None:
         val = trainer.evaluate()
