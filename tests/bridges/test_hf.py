@@ -158,3 +158,22 @@ def test_export_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
     assert (mine / "notes.txt").read_text() == "keep me" and len(list(mine.iterdir())) == 1
     assert main(["export", str(tmp_path / "m.pt"), "--hf", str(tmp_path / "a"),
                  "--out", str(tmp_path / "b.pt")]) == 2
+
+
+def test_nnunet_network_whose_decoder_shares_the_encoder_round_trips(tmp_path: Path) -> None:
+    """nnU-Net's decoder holds its encoder, so two state-dict keys name each encoder tensor;
+    safetensors refuses shared memory, the export writes copies."""
+    from semantic_genesis.bridges.convert import write_folder
+    from semantic_genesis.bridges.nnunet import minimal_plans
+    from semantic_genesis.models import card_from_model
+    from semantic_genesis.models.registry import CARD_KWARGS
+
+    torch.manual_seed(0)
+    model = create_model("nnunet-ynet", plans=minimal_plans(patch_size=(16, 16, 16)),
+                         n_classes=3, width=4)
+    card = card_from_model(model, patch_size=(16, 16, 16),
+                           notes={CARD_KWARGS: model.card_kwargs()})
+    write_folder(model, card, "hf", tmp_path / "nn-hf", tmp_path / "nn.pt")
+    again = create_model(None, pretrained=tmp_path / "nn-hf")
+    assert again.load_report.ok
+    assert all(torch.equal(a, b) for a, b in zip(outputs(model), outputs(again), strict=True))

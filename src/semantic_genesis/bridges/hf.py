@@ -22,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from semantic_genesis.bridges.card_text import card_markdown
@@ -75,7 +76,10 @@ def export_hf(model: nn.Module, card: ModelCard, out: str | Path,
     from safetensors.torch import save_file
 
     out = Path(out)
-    state = {k: v.detach().cpu().contiguous() for k, v in unwrap_model(model).state_dict().items()}
+    # a copy per key: safetensors refuses tensors sharing memory (nnU-Net's decoder holds the
+    # encoder, so its state dict names each encoder tensor twice)
+    state = {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+             for k, v in unwrap_model(model).state_dict().items()}
     with atomic_path(out / WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "library": LIBRARY,
                                              "architecture": card.architecture})

@@ -47,6 +47,30 @@ MONAI_FAMILY = "monai-basicunet"
 #: the bundle's files, relative to its root
 METADATA, INFERENCE, WEIGHTS = "configs/metadata.json", "configs/inference.json", "models/model.pt"
 README = str(Path("docs", "README.md"))
+LOGGING = "configs/logging.conf"
+#: MONAI's bundles ship a logging config (``monai.bundle.run`` warns without one): to the console
+_LOGGING_CONF = """[loggers]
+keys=root
+
+[handlers]
+keys=consoleHandler
+
+[formatters]
+keys=fullFormatter
+
+[logger_root]
+level=INFO
+handlers=consoleHandler
+
+[handler_consoleHandler]
+class=StreamHandler
+level=INFO
+formatter=fullFormatter
+args=(sys.stdout,)
+
+[formatter_fullFormatter]
+format=%(asctime)s - %(name)s - %(levelname)s - %(message)s
+"""
 
 
 def unet_role(card: ModelCard) -> str:
@@ -240,6 +264,7 @@ def export_monai_bundle(model: nn.Module, card: ModelCard, out: str | Path,
     save_checkpoint(state, out / WEIGHTS)
     write_json(out / METADATA, metadata(card, native))
     write_json(out / INFERENCE, inference_config(card, network_def))
+    atomic_write_text(out / LOGGING, _LOGGING_CONF)
     atomic_write_text(out / README, card_markdown(card, _load_text(native), metrics,
                                                   f"MONAI bundle: {card.architecture}"))
     return out
