@@ -179,7 +179,7 @@ def test_small_cohort_clips_k_with_a_warning(ae_run, phantom_cohort, tmp_path) -
 
 def test_failing_references_are_replaced_and_reported(ae_run, phantom_cohort, tmp_path) -> None:
     feats = str(ae_run[0] / "features.npz")
-    result = _run(phantom_cohort, tmp_path / "r", features=feats, n_classes=3, trials=3,
+    result = _run(phantom_cohort, tmp_path / "r", features=feats, n_classes=3, trials=8,
                   max_tissue=0.1)
     assert result.skipped_references and result.n_classes >= 1
     assert [c.unit for c in result.classes] == sorted(c.unit for c in result.classes)

@@ -86,7 +86,7 @@ def grow_vessels(anat: PhantomAnatomy) -> VesselTree:
     Growth is breadth-first and vectorised over the whole frontier of branch tips.
     """
     rng = np.random.default_rng(anat.vessel_seed)
-    roots = _roots(anat)
+    roots = [(s, _into_lung(anat, h, 0.5 * r + 3.0), r, t) for s, h, r, t in _roots(anat)]
     parts = [
         Segments(
             np.array([s for s, *_ in roots]),
@@ -129,6 +129,20 @@ def grow_vessels(anat: PhantomAnatomy) -> VesselTree:
     bp = np.concatenate(branch_p) if branch_p else np.zeros((0, 3))
     br = np.concatenate(branch_r) if branch_r else np.zeros(0)
     return VesselTree(Segments.concat(parts), bp, br, np.concatenate(trees))
+
+
+def _into_lung(anat: PhantomAnatomy, hilum: np.ndarray, depth: float) -> np.ndarray:
+    """The hilum, moved in 2 mm steps towards its lung's core until it lies ``depth`` mm inside
+    the lung field: a large or displaced heart (or a narrow obese chest) would otherwise cover
+    it, and no branch could leave it."""
+    point = np.asarray(hilum, dtype=float)
+    core = _core(anat, point[None])[0]
+    step = _unit(core - point) * 2.0
+    for _ in range(40):
+        if lung_field_sd(anat, point[None])[0] >= depth:
+            break
+        point = point + step
+    return point
 
 
 def _extend(
