@@ -52,7 +52,7 @@ def hub_folder(spec: str) -> Path:
         folder = snapshot_download(repo, revision=revision or None,
                                    allow_patterns=[CONFIG, WEIGHTS, README])
     except Exception as exc:  # noqa: BLE001 - the hub raises many kinds (HTTP, offline, auth)
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        detail = (str(exc).strip().splitlines() or [""])[0].split(". ")[0][:200]
         raise SemgenError(f"cannot get the weights from the Hugging Face Hub "
                           f"({type(exc).__name__}{': ' + detail if detail else ''})",
                           spec) from None
