@@ -173,14 +173,15 @@ def _pretrain_section(out: Path) -> Section:
         summary = _read_json(run / "run.json").get("result", {})
         rows.append([run.name, summary.get("method", run.name), last.get("epoch", "–"),
                      _fmt(last.get("val_loss")), _fmt(last.get("val_mse")),
-                     _fmt(last.get("val_acc"), 3)])
+                     _fmt(last.get("val_acc"), 3), _fmt(last.get("probe_auc"), 3)])
         figures += [Figure(run / "curves.png", f"{run.name}: training curves"),
                     Figure(run / "restorations.png",
                            f"{run.name}: perturbed input, restoration and target")]
     return Section("Pre-training", [
         "Semantic Genesis (self-classification + self-restoration) and Models Genesis "
         "(self-restoration only) on the discovered patterns.",
-        Table(["run", "method", "epochs", "val loss", "val MSE", "val class acc"], rows),
+        Table(["run", "method", "epochs", "val loss", "val MSE", "val class acc",
+               "online probe AUC"], rows),
         *figures])
 
 
@@ -206,8 +207,41 @@ def _results_sections(out: Path, notes: list[str]) -> list[Section]:
     intro += [preamble] if preamble else []
     intro += [Figure(bench / unquote(src), "Scores per initialisation") for src in images]
     sections = [Section("Target tasks", intro)]
+    probes = _probe_section(out)
+    sections += [probes] if probes is not None else []
     sections += [Section(f"Target task: {title}", [text]) for title, text in tasks]
     return sections
+
+
+def _probe_section(out: Path) -> Section | None:
+    """The frozen-feature probes (method.md §7.3) of the benchmark's summary.json in one table:
+    per task, probe and initialisation the mean ± std over the probe seeds, and the paired
+    difference against scratch with its 95 % interval and paired t-test p. None when the
+    benchmark ran no probe."""
+    summary = _read_json(out / "benchmark" / "summary.json")
+    cells = [c for c in summary.get("cells", []) if c.get("protocol", "finetune") != "finetune"]
+    if not cells:
+        return None
+    paired = {(c["task"], c["protocol"], c["fraction"], c["init"]): c
+              for c in summary.get("paired", []) if c.get("baseline") == "scratch"}
+    rows = []
+    for c in cells:
+        p = paired.get((c["task"], c["protocol"], c["fraction"], c["init"]), {})
+        ci = p.get("diff_ci") or [None, None]
+        diff = ("–" if p.get("mean_diff") is None else
+                f"{p['mean_diff']:+.3f} [{_fmt(ci[0], 2)}, {_fmt(ci[1], 2)}]")
+        rows.append([c["task"], c["protocol"].removeprefix("probe-"), c["init"],
+                     f"{100 * c['fraction']:.3g} %", str(c["n"]),
+                     f"{_fmt(c['mean'], 3)} ± {_fmt(c['std'], 2)}", diff, _fmt(p.get("p"), 2)])
+    return Section("Frozen-feature probes", [
+        "What each encoder knows before any fine-tuning: its frozen features (pooled deepest "
+        "map for classification, every level at sampled voxels for segmentation) fed to a "
+        "logistic regression and a 5-nearest-neighbour vote (AUC) or a voxel head (Dice), over "
+        "seeded per-patient splits shared by every initialisation, so differences are paired "
+        "by seed. Scratch is a random encoder of the same shape: an encoder that probes below "
+        "it has lost information the random one keeps.",
+        Table(["task", "probe", "init", "labels", "seeds", "mean ± std",
+               "vs scratch [95 % CI]", "paired p"], rows)])
 
 
 def _split_results(md: str) -> tuple[str, list[tuple[str, str]], list[str]]:
