@@ -2,6 +2,13 @@
 YAML config and compare: results.csv, results.md (mean ± std, t-tests against scratch and
 Models Genesis, the label fraction that reaches scratch's best) and results.png.
 
+Two protocols (``protocols`` in the config, or --set protocols=[finetune,probe]): finetune
+(full fine-tuning per seed) and probe (frozen-encoder features extracted once per
+initialisation, then logistic regression and kNN, or a voxel head for segmentation, over
+probe_seeds, 10 by default: seconds per cell; method.md §7.3). results.md adds paired
+statistics over shared seeds (mean difference with a bootstrap interval, paired t-test,
+Wilcoxon, Cohen's d_z) and the label fraction needed to match scratch at 100 %.
+
 Resumable: finished cells (cells/<cell>.json) are not rerun. Several processes (one per GPU or
 core) can run one --out together: each cell is claimed with an OS file lock, and the last process
 to finish writes the results. CONFIG is a YAML file or the name of a shipped one (e.g.
