@@ -14,7 +14,7 @@ tensors only (loadable with ``weights_only=True``), from a checkpoint of the ``n
 head ``clc_out`` (not part of nnU-Net's network) and the ``seg_layers`` (the restoration output,
 which nnU-Net skips anyway). With the target's plans, :func:`check_fits_plans` runs the loader's
 own checks first, so a plans mismatch is one line at export time rather than an assertion deep
-in ``nnUNetv2_train`` (method.md §14.2).
+in ``nnUNetv2_train`` (method.md §7.4).
 
 :func:`minimal_plans` writes a small but complete ``nnUNetPlans.json`` by hand, in the format of
 nnU-Net's ``ExperimentPlanner``, for tests and quick CPU runs.

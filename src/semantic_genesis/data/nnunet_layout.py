@@ -6,7 +6,7 @@ nnU-Net reads a dataset from ``$nnUNet_raw/DatasetXXX_Name/`` (XXX: a three-digi
     labelsTr/<case>.nii.gz        integer label map on the image's grid (0 background, 1 nodule)
     dataset.json                  channel_names, labels, numTraining, file_ending
 
-(nnU-Net's documentation, ``dataset_format.md``). The phantoms themselves are generated in our
+(nnU-Net's documentation on the dataset format). The phantoms themselves are generated in our
 own layout into ``phantoms/`` inside the dataset folder (annotations, candidates, patients
 tables; re-runs reuse the patients already made), and each image and mask is hard-linked into
 ``imagesTr`` / ``labelsTr`` (a copy where links are not possible), so the folder costs no second

@@ -7,7 +7,7 @@ and its keyword arguments: stages, features per stage, kernel sizes, strides ...
 ``PlansManager`` / ``ConfigurationManager`` and calls ``get_network_from_plans``.
 :func:`build_nnunet_network` makes exactly that call (nnU-Net's own code, He initialisation
 included), so the network pre-trained here is the network ``nnUNetv2_train`` builds from the
-same plans, key for key (method.md §14.2).
+same plans, key for key (method.md §7.4).
 
 :class:`NnUNetBackbone` keeps that network's ``encoder`` and ``decoder`` as its own
 submodules, so its state-dict keys are nnU-Net's (``encoder.stages...``, ``decoder.stages...``,
@@ -164,8 +164,10 @@ class NnUNetBackbone(nn.Module):
     ) -> None:
         super().__init__()
         if plans is None:
-            raise SemgenError("the nnunet backbone is built from an nnU-Net plans file: pass "
-                              "--plans nnUNetPlans.json (create_model(..., plans=PATH))")
+            raise SemgenError(
+                "the nnunet backbone is built from an nnU-Net plans file: pass --plans "
+                "nnUNetPlans.json to semgen pretrain (create_model(..., plans=PATH)); fine-tune "
+                "it in nnU-Net (semgen export --nnunet, README)")
         if role not in ("unet", "ynet", "encoder"):
             raise SemgenError(f"nnunet: unknown role {role!r}")
         if role == "ynet" and n_classes < 1:
