@@ -4,10 +4,10 @@ Every structure is defined in a *local* frame of nominal millimetres: x towards 
 left, y posterior, z superior (ITK's LPS world axes), with the origin at the body's centre at the
 height of the lung apices. A nominal patient fills a 350 x 350 x 300 mm field of view; smaller or
 larger grids stretch the local frame (``scale``) so the anatomy stays proportional. The numbers
-are adult chest sizes (body about 310 x 230 mm, lungs 21-26 cm tall); the point is not
-anatomical accuracy but what the method relies on (method.md §2.4): air outside the body, large
-air-filled lungs with a vessel tree, soft tissue and bone around them, and patients that resemble
-one another without being identical.
+are adult chest sizes (body about 270-340 mm wide, lungs 19-29 cm tall, in four body-build
+families: :data:`HABITUS`); the point is not anatomical accuracy but what the method relies on
+(method.md §2.4): air outside the body, large air-filled lungs with a vessel tree, soft tissue
+and bone around them, and patients that resemble one another without being identical.
 """
 
 from __future__ import annotations
