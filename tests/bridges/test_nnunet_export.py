@@ -146,3 +146,18 @@ def test_phantoms_in_nnunet_s_raw_layout(
     _fails(capsys, "must be named DatasetXXX_Name",
            ["phantoms", "--out", str(tmp_path / "phantoms"), "--layout", "nnunet", *tiny])
     assert not (tmp_path / "phantoms").exists()
+
+
+def test_info_and_the_other_exports_rebuild_it_from_the_card(
+    nnunet_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from semantic_genesis.models import load_model
+
+    assert main(["info", str(nnunet_run)]) == 0
+    assert "architecture (model card): nnunet-ynet(" in capsys.readouterr().out
+    encoder = tmp_path / "encoder.pt"
+    assert main(["export", str(nnunet_run), "--encoder-only", "--out", str(encoder)]) == 0
+    model = load_model(encoder)  # the plans travel in the card
+    assert model.model_name == "nnunet-encoder" and model.load_report.ok
+    full = read_checkpoint(nnunet_run)["state_dict"]
+    assert all(torch.equal(v, full[k]) for k, v in model.state_dict().items())

@@ -126,8 +126,10 @@ def export_encoder(model: Any, card: Any, out: Path, source: str) -> Path:
     family = getattr(model, "backbone_name", "reference")  # the same backbone's encoder role
     name = f"encoder{model.spatial_dims}d" if family == "reference" else backbone_model(
         family, "encoder")
+    own = getattr(model, "card_kwargs", None)  # a family's own arguments (the nnunet plans)
     encoder = create_model(
-        name, in_channels=model.in_channels, n_classes=0, width=model.width, norm=model.norm
+        name, in_channels=model.in_channels, n_classes=0, width=model.width, norm=model.norm,
+        **(own() if callable(own) else {}),
     )
     encoder.load_state_dict(model.encoder_state_dict())
     notes = {**card.notes, "exported_from": source, "export": "encoder-only"}

@@ -130,10 +130,11 @@ def _print_system(info: dict[str, Any]) -> None:
 
 def architecture(args: argparse.Namespace, src: Any) -> tuple[dict[str, Any], str]:
     """``create_model`` arguments for ``src`` (a SourceWeights) and where they came from."""
-    from semantic_genesis.models import ModelCard, guess_model_kwargs
+    from semantic_genesis.models import guess_model_kwargs
+    from semantic_genesis.models.registry import model_kwargs_of
 
-    if src.card:
-        kwargs, origin = ModelCard.from_dict(src.card).model_kwargs(), "model card"
+    if src.card:  # the card's fields and a family's own arguments (the nnunet plans)
+        kwargs, origin = model_kwargs_of(src), "model card"
     else:
         try:
             kwargs, origin = guess_model_kwargs(src.state), "guessed from the keys"
