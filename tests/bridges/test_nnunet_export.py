@@ -70,6 +70,7 @@ def test_the_export_loads_with_nnunet_s_own_loader(
 
     card = read_checkpoint(nnunet_run)["model_card"]
     assert card["backbone"] == "nnunet" and card["architecture"] == "nnunet-ynet"
+    assert card["width"] == 4  # the plans' first stage, not --width
     assert card["notes"][CARD_KWARGS]["plans"] == json.loads(plans_file.read_text())
     out = tmp_path / "pretrained.pth"
     assert main(["export", str(nnunet_run), "--nnunet", str(out),

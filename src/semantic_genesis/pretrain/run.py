@@ -277,7 +277,7 @@ def _card(trainer: Trainer, info: PatternsInfo, method: Method, epoch: int) -> A
     card = ModelCard(
         architecture=backbone_name(cfg, method),
         backbone=cfg.backbone,
-        width=cfg.width,
+        width=getattr(trainer.net.backbone, "width", cfg.width),  # nnunet: the plans' first stage
         in_channels=1,
         n_classes=info.n_classes,
         norm=cfg.norm,
