@@ -13,6 +13,7 @@ from semantic_genesis.finetune import FinetuneConfig, finetune
 from semantic_genesis.finetune.leakage import (
     check_grid,
     check_leakage,
+    check_test_cases,
     find_leakage,
     seen_cases_of,
     target_split,
@@ -93,6 +94,15 @@ def test_segmentation_targets_split_their_labelled_cases(tiny_data: Path) -> Non
     test = sorted(i for i, s in split.items() if s == "test")
     leak = find_leakage("x", split, set(case_hashes(test[:1])))
     assert leak.seen == {"test": test[:1]} and leak.count("train") == 0
+
+
+def test_protocols_with_their_own_test_cases_are_checked(luna: Path, tmp_path: Path) -> None:
+    init = _checkpoint(tmp_path / "ok.pt", ALLOWED)
+    assert check_test_cases(init, HELD_OUT, luna) == 0
+    assert check_test_cases("scratch", IDS, luna) == 0
+    with pytest.raises(SemgenError, match="2 of the 5 test case"):
+        check_test_cases(init, [*HELD_OUT, *ALLOWED[:2]], luna)
+    assert check_test_cases(init, IDS, luna, allow=True) == 7
 
 
 def test_the_grid_is_checked_once_per_init_and_split(luna: Path, tmp_path: Path) -> None:

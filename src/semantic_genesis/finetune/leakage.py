@@ -150,6 +150,28 @@ def check_leakage(data_dir: str | Path, config: FinetuneConfig,
     return {"checked": True, **leak.summary(), "warnings": lines}
 
 
+def check_test_cases(init: str | Path, test_ids: Iterable[str], where: str | Path,
+                     allow: bool = False) -> int:
+    """Refuse when any of ``test_ids`` was seen in pre-training of ``init`` (unless
+    ``allow``); for protocols that draw their own test cases (e.g. frozen-feature probes,
+    whose per-seed splits make every case a test case at some seed: pass them all).
+
+    Returns:
+        How many of ``test_ids`` were seen (0 for inits without ``seen_cases``).
+
+    Raises:
+        SemgenError: one was seen and ``allow`` is off (names ``where`` and the override).
+    """
+    seen = seen_cases_of(init)
+    leak = find_leakage(init, {str(i): "test" for i in test_ids}, seen) if seen else None
+    if leak is None or not leak.count("test"):
+        return 0
+    if not allow:
+        raise _refusal(leak, where)
+    say(f"warning: {_warnings(leak, True)[0]}")
+    return leak.count("test")
+
+
 def check_grid(runs: Iterable[tuple[str | Path, FinetuneConfig]]) -> None:
     """:func:`check_leakage` for every (data folder, config) of a benchmark grid, before any
     cell runs; each initialisation is read and each distinct split checked once.
