@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from semantic_genesis.cli import main
 from semantic_genesis.discovery import DiscoverConfig, discover
 from semantic_genesis.io.manifests import read_classes, read_patterns
 from semantic_genesis.utils.errors import SemgenError
@@ -63,3 +64,15 @@ def test_excluding_every_training_case_is_one_clear_error(cohort: Path, tmp_path
     with pytest.raises(SemgenError, match="outside --exclude-groups"):
         _discover(cohort, tmp_path / "p", exclude_groups=groups)
     assert not (tmp_path / "p" / "discover.json").exists()
+
+
+def test_the_command_says_what_was_left_out(cohort: Path, tmp_path: Path, capsys) -> None:
+    feats = fast_config(cohort).features  # a features file of every case
+    args = ["discover", str(cohort), "--out", str(tmp_path / "p"), "--features", feats,
+            "--classes", "2", "--instances", "3", "--val-instances", "1", "--patch", "16", "16",
+            "8", "--device", "cpu", "--montage-classes", "0", "--min-distance", "4"]
+    assert main(args) == 0
+    assert ("left out 3 case(s) of the excluded groups (subset7 1, subset8 1, subset9 1"
+            in capsys.readouterr().out)
+    assert main([*args[:3], str(tmp_path / "q"), *args[4:], "--exclude-groups", ""]) == 0
+    assert "left out" not in capsys.readouterr().out
