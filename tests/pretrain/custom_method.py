@@ -55,7 +55,8 @@ class Denoise(Method):
 
 
 class FromCohort(Denoise):
-    """The same, declared to train on plain cubes from a cohort (not supported yet)."""
+    """The same, on random cubes of a cohort (``data = "cohort"``): no classes, so adding
+    semantics to it is refused."""
 
     name = "denoise-cohort"
     data = "cohort"
