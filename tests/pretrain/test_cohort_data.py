@@ -165,3 +165,23 @@ def test_cubes_are_cut_where_cubes_csv_says(engine_cohort, tmp_path: Path) -> No
     assert label == 0 and tuple(cube.shape) == (1, *CUBE)
     expect = torch.from_numpy(np.asarray(volume[x:x + 16, y:y + 16, z:z + 16], np.float32))
     assert torch.equal(cube[0], expect)
+
+
+def test_a_cohort_run_resumes_and_refuses_other_cubes_or_settings(two_scans, tmp_path: Path):
+    """Resume redraws the cubes and compares them with cubes.csv; the decided settings (the
+    recipe's lr 1) are compared as stored."""
+    cohort_dir, _ = two_scans
+    quick = {"method": "models-genesis", "width": 4, "patch": CUBE, "figures": False,
+             "cubes_per_scan": 8}
+    run = tmp_path / "run"
+    pretrain(cohort_dir, run, PretrainConfig(epochs=1, **quick))
+    assert pretrain(cohort_dir, run, PretrainConfig(epochs=2, resume=True, **quick)
+                    ).epochs_run == 2
+    with pytest.raises(SemgenError, match=r"lr: 1.0 -> 0.5"):
+        pretrain(cohort_dir, run, PretrainConfig(epochs=3, resume=True, lr=0.5, **quick))
+    path = run / "cubes.csv"
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].replace("syn", "other", 1)  # a cube from another scan
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SemgenError, match="cubes differ"):
+        pretrain(cohort_dir, run, PretrainConfig(epochs=3, resume=True, **quick))

@@ -31,16 +31,12 @@ import math
 import shutil
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from semantic_genesis.pretrain.cohort_data import CUBES_CSV, prepare_cubes
 from semantic_genesis.pretrain.config import (
-    PRETEXT_METHODS,
-    RESUMABLE_CHANGES,
     PretrainConfig,
     PretrainResult,
-    method_spec,
     resolve_method,
 )
 from semantic_genesis.pretrain.data import PatternsInfo, check_source
@@ -54,7 +50,8 @@ from semantic_genesis.pretrain.figures import CURVES_PNG, RESTORATIONS_PNG, draw
 from semantic_genesis.pretrain.methods import Method
 from semantic_genesis.pretrain.network import backbone_name
 from semantic_genesis.pretrain.online_probe import make_online_probe
-from semantic_genesis.pretrain.recipe import resolve_config, stored_value
+from semantic_genesis.pretrain.recipe import resolve_config
+from semantic_genesis.pretrain.resume import check_resume
 from semantic_genesis.pretrain.trainer import NonFiniteLoss, Trainer
 from semantic_genesis.training.loop import METRICS_CSV, Loop, NonFiniteMetric
 from semantic_genesis.utils.atomic import write_json
@@ -158,7 +155,7 @@ def _run(
         trainer = Trainer(config, method, info, runtime, init)
         resume = config.resume and last.is_file()
         if resume:
-            _check_resume(last, config)
+            check_resume(last, config)
         elif config.resume:
             say(f"nothing to resume in {out_dir} yet (no {last.name}): starting a new run")
         result = _loop(trainer, out_dir, config, method, info, resume)
@@ -226,47 +223,6 @@ def _clear(out_dir: Path) -> None:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-
-
-def _check_resume(last: Path, config: PretrainConfig) -> None:
-    """Refuse to resume from a ``last.pt`` that is not a pre-training run's, holds non-finite
-    weights, or was run with other settings (a field the stored run predates counts as its
-    default; the same method named by flags or by name is the same method)."""
-    from semantic_genesis.models.checkpoint import nonfinite_tensors, read_checkpoint
-
-    ckpt = read_checkpoint(last)
-    if "optimizer" not in ckpt:
-        raise SemgenError("cannot resume: not a last.pt written by `semgen pretrain`", last)
-    bad = nonfinite_tensors(ckpt.get("state_dict", {}))
-    if bad:
-        raise SemgenError(
-            f"cannot resume: the weights hold NaN or infinite values ({', '.join(bad[:3])}); "
-            f"start a new run with --overwrite, or --init from a checkpoint with finite weights",
-            last,
-        )
-    stored, now = ckpt.get("config", {}), to_dict(config)
-    free = set(RESUMABLE_CHANGES)
-    if _same_method(stored, config):  # e.g. --method semantic-genesis for --pretext genesis
-        free |= {"method", "pretext", "semantic"}
-    defaults = to_dict(PretrainConfig())
-    changed = sorted(k for k in now
-                     if k not in free and stored_value(stored, k, defaults.get(k)) != now[k])
-    if changed:
-        detail = ", ".join(f"{k}: {stored_value(stored, k, defaults.get(k))!r} -> {now[k]!r}"
-                           for k in changed[:4])
-        raise SemgenError(
-            f"cannot resume with different settings ({detail}); use the run's "
-            "pretrain-config.yaml settings or start a new run",
-            last,
-        )
-    say(f"resuming after epoch {int(ckpt['epoch'])} from {last}")
-
-
-def _same_method(stored: dict[str, Any], config: PretrainConfig) -> bool:
-    """True when a stored config names the same method as ``config``, by flags or by name."""
-    old = SimpleNamespace(method=stored.get("method"), pretext=stored.get("pretext", "genesis"),
-                          semantic=stored.get("semantic", True))
-    return old.pretext in PRETEXT_METHODS and method_spec(old) == method_spec(config)
 
 
 def _card(trainer: Trainer, info: PatternsInfo, method: Method, epoch: int) -> Any:
