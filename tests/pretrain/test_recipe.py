@@ -82,3 +82,26 @@ def test_a_stored_run_without_the_new_fields_counts_as_ours() -> None:
     assert stored_value({"lr": None}, "lr", None) == 1e-3
     assert stored_value({"lr": 0.5}, "lr", None) == 0.5
     assert stored_value({}, "width", 32) == 32
+
+
+def test_a_reference_profile_run_stores_its_values_and_never_redraws_crops(
+    engine_patterns, tmp_path, monkeypatch
+) -> None:
+    """The reference profile's run folder holds batch_always / fp32 / no redraw, and its
+    multi-resolution crops keep their first draw (the trainer never moves the dataset's epoch;
+    ours calls set_epoch every epoch)."""
+    import yaml
+
+    from semantic_genesis.pretrain import pretrain
+    from semantic_genesis.pretrain.dataset import PatternDataset
+
+    calls: list[int] = []
+    original = PatternDataset.set_epoch
+    monkeypatch.setattr(PatternDataset, "set_epoch",
+                        lambda self, epoch: (calls.append(epoch), original(self, epoch)))
+    quick = {"width": 4, "batch_size": 27, "epochs": 1, "figures": False}
+    pretrain(engine_patterns, tmp_path / "ref", PretrainConfig(profile="reference", **quick))
+    saved = yaml.safe_load((tmp_path / "ref" / "pretrain-config.yaml").read_text())
+    assert (saved["norm"], saved["amp"], saved["redraw_multires"], saved["multires"]) == (
+        "batch_always", "none", False, True)
+    assert calls == []
