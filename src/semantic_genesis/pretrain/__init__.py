@@ -1,11 +1,14 @@
 """Pre-training engine: Semantic Genesis, Models Genesis and the add-on pretexts as one loop.
 
-``pretrain(patterns_dir, out_dir, config)`` reads a patterns folder (``semgen discover``) and
-writes a run folder with ``checkpoints/{last,best}.pt``, metrics and figures. Modules:
-``config`` (settings; which method), ``methods`` (one module per method, the Semantics wrapper,
-the registry), ``losses``, ``network`` (what runs), ``trainer`` (epochs),
-``state`` (RNG and early-stopping state for exact resume), ``distributed`` (DDP), ``data``
-(input checks), ``speed`` (CPU speed-ups), ``figures``, ``run`` (the run folder).
+``pretrain(source, out_dir, config)`` reads a patterns folder (``semgen discover``) or, for a
+cohort method such as Models Genesis, a prepared cohort, and writes a run folder with
+``checkpoints/{last,best}.pt``, metrics and figures. Modules:
+``config`` (settings; which method), ``recipe`` (the values the profile and the method's recipe
+decide), ``methods`` (one module per method, the Semantics wrapper, the registry), ``losses``,
+``network`` (what runs), ``trainer`` (epochs), ``state`` (RNG and early-stopping state for exact
+resume), ``resume`` (may a run be continued), ``distributed`` (DDP), ``data`` (input checks),
+``cohort_data`` (random air-test cubes of a cohort), ``dataset`` (cubes cut from memory maps),
+``speed`` (CPU speed-ups), ``figures``, ``run`` (the run folder).
 
 The torch-dependent names load on first use, so ``semgen --help`` does not import torch.
 """
