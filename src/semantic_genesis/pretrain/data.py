@@ -209,14 +209,9 @@ def check_patterns(patterns_dir: str | Path,
 
 def make_datasets(info: PatternsInfo, multires: bool, seed: int) -> tuple[Any, Any | None]:
     """Training (multi-resolution) and validation (base crops only, method.md §2.6) datasets;
-    validation is None when the data have no validation rows. Cohort data: the run's cubes
-    (:func:`.cohort_data.cohort_datasets`), never multi-resolution."""
+    validation is None when the patterns have no validation rows. (Cohort data:
+    :func:`.cohort_data.cohort_datasets`.)"""
     from semantic_genesis.pretrain.dataset import PatternDataset
-
-    if info.data == "cohort":
-        from semantic_genesis.pretrain.cohort_data import cohort_datasets
-
-        return cohort_datasets(info, seed)
 
     train = PatternDataset(info.patterns_dir, split="train", multires=multires, seed=seed)
     val = (

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from semantic_genesis.pretrain.cohort_data import cohort_datasets
 from semantic_genesis.pretrain.config import PretrainConfig
 from semantic_genesis.pretrain.data import PatternsInfo, make_datasets
 from semantic_genesis.pretrain.distributed import (
@@ -84,7 +85,10 @@ class Trainer:
         self.device = runtime.device
         seed_everything(config.seed)
         self.micro = _micro_batch(config, runtime)
-        self.train_set, self.val_set = make_datasets(info, config.multires, config.seed)
+        if info.data == "cohort":  # the run's cubes.csv, never multi-resolution
+            self.train_set, self.val_set = cohort_datasets(info, config.seed)
+        else:
+            self.train_set, self.val_set = make_datasets(info, config.multires, config.seed)
         self.steps = len(self.train_set) // config.batch_size
         if self.steps == 0:
             raise SemgenError(
