@@ -99,7 +99,7 @@ class PretrainConfig:
         "(self-classification only)"))
     semantic: bool = setting(True, help="add self-classification of the discovered classes")
     preset: str | None = setting(None, help=(
-        "perturbation preset (default: sg with semantics, mg for Models Genesis, else the "
+        "perturbation preset (default: sg with semantics, mg for (Models) Genesis, else the "
         "pretext's name)"))
     lambda_rec: float = setting(1.0, ge=0, help="weight of the restoration MSE (or rotation CE)")
     lambda_cls: float = setting(0.01, ge=0, help="weight of the pseudo-class cross-entropy")
