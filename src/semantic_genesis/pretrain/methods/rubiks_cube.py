@@ -6,9 +6,10 @@ their features and classify the permutation (K classes, cross-entropy) and each 
 horizontal and vertical 180-degree turn (2 x 8 binary outputs). Ours is a single-network
 adaptation: the sub-cubes are rearranged and turned *in place inside the cube*
 (:mod:`semantic_genesis.transforms.rubik`), one U-Net encoder sees the whole cube, and two heads
-on its deepest map pool it to 2 x 2 x 2 (one feature vector per sub-cube position, concatenated
-in position order, as Zhuang's branches are) and predict the permutation class and the 16 turn
-flags. Both losses are weighted by λ_rec, in place of a restoration loss; the decoder never
+on its deepest map keep its coarse layout (4 x 4 x 2 cells, 2 x 2 x 1 per sub-cube, flattened
+in position order, as Zhuang concatenate their branches) and predict the permutation class and
+the 16 turn flags. An average over each sub-cube would lose the layout inside it, which is what
+a turn changes: with such heads the turn flags stayed at chance (method.md §3.4). Both losses are weighted by λ_rec, in place of a restoration loss; the decoder never
 runs.
 """
 
@@ -25,18 +26,25 @@ if TYPE_CHECKING:  # pragma: no cover - types only
 
 #: the turn flags: horizontal and vertical, per sub-cube.
 N_FLAGS = 16
+#: cells the heads average the deepest map to (the 8 x 8 x 4 map of a 64 x 64 x 32 cube, halved)
+POOLED = (4, 4, 2)
 
 
 def sub_cube_head(n_outputs: int, info: BackboneInfo) -> nn.Module:
-    """The deepest map averaged over each sub-cube's octant (2 x 2 x 2 cells), the 8 vectors
-    concatenated, then a hidden layer of 2C units and ``n_outputs`` logits."""
+    """A 1 x 1 convolution to ``D = max(C // 8, 8)`` channels, the deepest map averaged to
+    4 x 4 x 2 cells (2 x 2 x 1 per sub-cube: the layout inside each sub-cube is kept, which
+    its turn changes and an average over the sub-cube would lose), flattened in position
+    order, a hidden layer of 2C units and ``n_outputs`` logits."""
     from torch import nn
 
     c = info.bottleneck_channels
+    d = max(c // 8, 8)
     return nn.Sequential(
-        nn.AdaptiveAvgPool3d(2),
+        nn.Conv3d(c, d, kernel_size=1),
+        nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool3d(POOLED),
         nn.Flatten(),
-        nn.Linear(8 * c, 2 * c),
+        nn.Linear(d * POOLED[0] * POOLED[1] * POOLED[2], 2 * c),
         nn.ReLU(inplace=True),
         nn.Linear(2 * c, n_outputs),
     )
