@@ -62,11 +62,16 @@ def test_probes_separate_separable_features_and_not_noise() -> None:
     noise = np.mean([classify_probe(_features(0.0, seed=s), s, 1.0)["logreg"]
                      for s in range(6)])
     assert 0.3 < noise < 0.7
-    # the signal sits in the deepest level: a probe of the deepest level finds it, and so does
-    # one of every level; a probe blind to it (shallow only, via levels) would not
+    # the signal sits in the deepest level: a probe of every level (the default) finds it, and
+    # so does one of the deepest level alone
     f = _features(6.0)
     assert f.select("deepest").shape[1] == 6 and f.select("all").shape[1] == 10
-    assert classify_probe(f, 0, 1.0, ProbeSettings(levels="all"))["logreg"] > 0.97
+    assert classify_probe(f, 0, 1.0, ProbeSettings(levels="deepest"))["logreg"] > 0.97
+    # a signal in a shallow level only: the deepest-level probe cannot see it
+    f.features[:, 4] -= 6.0 * f.labels
+    f.features[:, 0] += 6.0 * f.labels
+    assert classify_probe(f, 0, 1.0)["logreg"] > 0.97
+    assert classify_probe(f, 0, 1.0, ProbeSettings(levels="deepest"))["logreg"] < 0.8
 
 
 def test_dice_and_the_voxel_probe() -> None:

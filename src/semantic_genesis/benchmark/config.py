@@ -69,8 +69,10 @@ class BenchmarkConfig:
     #: finetune (full fine-tuning, ``seeds``) and/or probe (frozen features, ``probe_seeds``)
     protocols: list[str] = field(default_factory=lambda: ["finetune"])
     probe_seeds: list[int] = field(default_factory=lambda: list(range(10)))  # the paper's 10
-    probe_levels: str = setting("deepest", choices=("deepest", "all"), help=(
-        "probe: the pooled deepest encoder map, or every level's concatenated (method.md §7.3)"))
+    probe_levels: str = setting("all", choices=("deepest", "all"), help=(
+        "probe: every encoder level's pooled map concatenated, or the deepest only (method.md "
+        "§7.3; docs/investigation-probe.md: a restoration-trained U-Net keeps lesion detail in "
+        "its shallow levels)"))
     probe_c: float = setting(1.0, gt=0, help="probe: inverse L2 strength of the logistic "
                              "regression (on standardised features)")
     probe_k: int = setting(5, ge=1, help="probe: neighbours of the kNN probe (cosine)")

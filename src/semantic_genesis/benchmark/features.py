@@ -4,8 +4,8 @@ A probe asks what a pre-trained encoder already knows, without training it: ever
 of a classification task goes through the frozen encoder once per initialisation, and each
 encoder level's map is global-average-pooled into one vector per cube. The pooled vectors of all
 levels are stored side by side (``features``, with the channel count of each level in
-``levels``, shallow to deep), so a probe may use the deepest level (where the fine-tuned
-classification head sits) or all of them without encoding again.
+``levels``, shallow to deep), so a probe may use all of them (the default) or the deepest level
+(where the fine-tuned classification head sits) without encoding again.
 
 Decisions (method.md §7.3):
 

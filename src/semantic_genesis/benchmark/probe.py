@@ -49,7 +49,7 @@ SPLIT_TRIES = 100
 class ProbeSettings:
     """How a probe is fitted (BenchmarkConfig's ``probe_*`` fields)."""
 
-    levels: str = "deepest"
+    levels: str = "all"
     c: float = 1.0
     k: int = 5
     test_fraction: float = 0.3

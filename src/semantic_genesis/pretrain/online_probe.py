@@ -5,8 +5,10 @@ a data folder with ``images/`` and ``candidates.csv``), a small labelled set is 
 pre-training patch: at most :data:`MAX_CUBES` candidate cubes (every positive up to half of
 them, negatives drawn to fill, seeded). After every ``probe_every``-th epoch the current encoder
 encodes them in eval mode (running BatchNorm statistics; no gradient, no random draw, and the
-network's training mode restored after, so the run trains exactly as without the probe), the
-deepest map is global-average-pooled, and a logistic regression fitted on a fixed per-patient
+network's training mode restored after, so the run trains exactly as without the probe), every
+encoder level's map is global-average-pooled and concatenated (the deepest map alone hides what a
+restoration-trained U-Net keeps in its skips: docs/investigation-probe.md), and a logistic
+regression fitted on a fixed per-patient
 split gives the test AUC: ``probe_auc`` in ``metrics.csv`` and a panel of ``curves.png``
 (method.md §7.3). Only the main process probes.
 
@@ -92,13 +94,13 @@ class OnlineProbe:
             f"{len(set(groups.tolist()))} patients from {data}, every {every} epoch(s)")
 
     def score(self, encoder: Any, device: Any = "cpu") -> float:
-        """Test AUC of a logistic regression on the pooled deepest map of ``encoder``."""
+        """Test AUC of a logistic regression on the pooled maps of every level of
+        ``encoder``."""
         from semantic_genesis.benchmark.features import pooled_features
         from semantic_genesis.benchmark.probe import logreg_scores
         from semantic_genesis.finetune.metrics import roc_auc
 
-        feats, levels = pooled_features(encoder, self.cubes, 16, device)
-        x = feats[:, feats.shape[1] - levels[-1]:]
+        x, _ = pooled_features(encoder, self.cubes, 16, device)
         prob = logreg_scores(x[self.train], self.labels[self.train], x[self.test])
         return roc_auc(prob, self.labels[self.test])
 
