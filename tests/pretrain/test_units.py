@@ -27,9 +27,9 @@ from semantic_genesis.utils import SemgenError
         (
             "inpaint",
             True,
-            (True, True, False, "inpaint", "ynet3d", "restoration (inpaint) + semantics"),
+            (True, True, False, "drop_box", "ynet3d", "in-painting + semantics"),
         ),
-        ("shuffle", False, (True, False, False, "shuffle", "unet3d", "restoration (shuffle)")),
+        ("shuffle", False, (True, False, False, "shuffle", "unet3d", "context restoration")),
         ("rotation", True, (False, True, True, "rotation", "ynet3d", "rotation + semantics")),
         ("rotation", False, (False, False, True, "rotation", "unet3d", "rotation")),
     ],
@@ -37,8 +37,9 @@ from semantic_genesis.utils import SemgenError
 def test_methods_as_flags(pretext: str, semantic: bool, expected: tuple) -> None:
     config = PretrainConfig(pretext=pretext, semantic=semantic)
     m = resolve_method(config)
+    perturbation = getattr(m.perturbation, "__name__", m.perturbation)  # a preset or a function
     assert (
-        m.decoder, m.semantic, "rotation" in m.heads, m.perturbation, backbone_name(config, m),
+        m.decoder, m.semantic, "rotation" in m.heads, perturbation, backbone_name(config, m),
         m.label,
     ) == expected
 
