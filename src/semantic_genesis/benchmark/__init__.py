@@ -5,7 +5,11 @@
   (results.csv, results.md, results.png); cells can be shared by several processes.
 - :func:`run_experiment`: the whole chain (discover, pre-train, benchmark) from one config,
   as ``semgen demo`` runs it.
-- :mod:`.statistics`, :mod:`.results`: the numbers and the tables.
+- the ``probe`` protocol (:mod:`.features`, :mod:`.probe`, :mod:`.probe_run`): frozen-encoder
+  features extracted once per initialisation, then logistic regression / kNN / a voxel head
+  over 10 seeds in seconds (method.md §7.3).
+- :mod:`.statistics`, :mod:`.results`: the numbers (incl. paired statistics over shared seeds)
+  and the tables.
 """
 
 from semantic_genesis.benchmark.config import (
@@ -15,7 +19,13 @@ from semantic_genesis.benchmark.config import (
     load_benchmark_config,
 )
 from semantic_genesis.benchmark.grid import BenchmarkResult, run_benchmark
-from semantic_genesis.benchmark.statistics import label_efficiency, summarise, ttest_p
+from semantic_genesis.benchmark.statistics import (
+    label_efficiency,
+    paired_comparisons,
+    paired_stats,
+    summarise,
+    ttest_p,
+)
 
 #: the short name (``semantic_genesis.benchmark.benchmark(...)``)
 benchmark = run_benchmark
@@ -28,6 +38,8 @@ __all__ = [
     "benchmark_config_from_dict",
     "label_efficiency",
     "load_benchmark_config",
+    "paired_comparisons",
+    "paired_stats",
     "run_benchmark",
     "summarise",
     "ttest_p",

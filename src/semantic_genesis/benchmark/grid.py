@@ -16,6 +16,11 @@ foreign folders refused), but with a *shared* lock (``LOCK_SH``): an exclusive l
 run would keep out the other benchmark processes the grid is meant to share, while the per-cell
 locks already keep two processes off one cell.
 
+With ``protocols: [probe]`` (alone or beside ``finetune``), :func:`.probe_run.run_probes` adds
+probe rows (frozen-encoder features cached in ``features/``, then per probe seed and label
+fraction one row per probe; method.md §7.3) before the results are written; they are
+recomputed on every run, in the process that writes the results.
+
 A cell whose run fails with a user error (bad data, NaN weights, ...) does not stop the grid: its
 reason goes to ``cells/<cell>.failed.json``, it is listed on the console and in ``results.md``,
 and the command exits with status 1; a re-run tries it again. At the end:
