@@ -143,3 +143,22 @@ def test_probe_grid_rows_table_and_cached_features(tiny_data: Path, tmp_path: Pa
     again = run_benchmark(config, out)  # features read back, not extracted again
     assert [f.stat().st_mtime_ns for f in files] == stamps
     assert [r["score"] for r in again.rows] == [r["score"] for r in first.rows]
+
+
+def test_a_checkpoint_pretrained_on_a_probed_case_is_refused(tiny_data: Path,
+                                                             tmp_path: Path) -> None:
+    from semantic_genesis.benchmark.probe_run import ProbeTask, check_probe_leakage
+    from semantic_genesis.finetune.config import FinetuneConfig
+    from semantic_genesis.prepare.groups import case_hash
+
+    model = create_model("unet3d", width=4)
+    card = ModelCard(architecture="unet3d", width=4, seen_cases=[case_hash("case03")])
+    save_checkpoint({"state_dict": model.state_dict(), "model_card": card.to_dict()},
+                    tmp_path / "seen.pt")
+    task = ProbeTask("ncc", str(tiny_data), FinetuneConfig(task="classify"))
+    with pytest.raises(SemgenError, match="1 of its 6 case"):
+        check_probe_leakage(task, str(tmp_path / "seen.pt"))
+    allowed = ProbeTask("ncc", str(tiny_data),
+                        FinetuneConfig(task="classify", allow_seen_test_cases=True))
+    check_probe_leakage(allowed, str(tmp_path / "seen.pt"))  # the override: runs, warned
+    check_probe_leakage(task, "scratch")

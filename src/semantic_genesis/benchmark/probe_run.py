@@ -32,6 +32,7 @@ from semantic_genesis.benchmark.features import (
 from semantic_genesis.benchmark.probe import ProbeSettings, classify_probe, segment_probe
 from semantic_genesis.finetune.config import FinetuneConfig
 from semantic_genesis.utils.config import from_dict
+from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import progress, say
 from semantic_genesis.utils.seed import derive_rng
 
@@ -123,6 +124,29 @@ def _encode_segment(model: Any, inputs: Any, cfg: FinetuneConfig) -> Features:
                     np.concatenate([i[4] for i in inputs]))
 
 
+def check_probe_leakage(task: ProbeTask, init: str) -> None:
+    """Refuse a checkpoint pre-trained on one of the task's cases (method.md §1.1): every
+    patient is a test patient in some probe split, so any case seen is a test case seen (unless
+    the task's ``allow_seen_test_cases``, as for fine-tuning, finetune/leakage.py)."""
+    from semantic_genesis.finetune.leakage import find_leakage, seen_cases_of, target_split
+
+    seen = seen_cases_of(init)
+    if not seen:
+        return
+    cases = {case: "test" for case in target_split(task.data, task.cfg)}
+    leak = find_leakage(init, cases, seen)
+    if leak.count("test") and not task.cfg.allow_seen_test_cases:
+        raise SemgenError(
+            f"probe of task {task.name!r} refused: {leak.count('test')} of its {len(cases)} "
+            f"case(s) were seen in pre-training (e.g. {leak.seen['test'][0]}); every case is "
+            "tested in some probe split, so the score would measure memory, not transfer "
+            "(method.md §1.1). Pass allow_seen_test_cases in the task's settings to run anyway",
+            init)
+    if leak.count("test"):
+        say(f"warning: probe of {task.name}: {leak.count('test')} case(s) were seen in "
+            "pre-training (allow_seen_test_cases): the probe does not measure transfer")
+
+
 def task_features(task: ProbeTask, inits: dict[str, str], out: Path, scratch_encoders: int = 1
                   ) -> dict[str, list[Features]]:
     """Features per initialisation (a list: scratch may have several random encoders), read
@@ -138,6 +162,7 @@ def task_features(task: ProbeTask, inits: dict[str, str], out: Path, scratch_enc
     encode: Callable[..., Features] = _encode_classify if kind == "classify" else _encode_segment
     out_feats: dict[str, list[Features]] = {}
     for name, init in inits.items():
+        check_probe_leakage(task, init)
         n = scratch_encoders if init == "scratch" else 1
         out_feats[name] = []
         for r in range(n):
