@@ -55,8 +55,8 @@ class Denoise(Method):
 
 
 class FromCohort(Denoise):
-    """The same, on random cubes of a cohort (``data = "cohort"``): no classes, so adding
-    semantics to it is refused."""
+    """The same, on random cubes of a cohort (``data = "cohort"``); with ``+semantics`` it
+    trains on the discovered patterns instead (they hold the classes)."""
 
     name = "denoise-cohort"
     data = "cohort"

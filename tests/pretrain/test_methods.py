@@ -126,7 +126,6 @@ def test_an_unknown_method_is_one_line_listing_the_known_ones(
         (f"{CUSTOM.parent}/missing.py:Denoise", "no such file"),
         (f"{CUSTOM}:Nope", "has no 'Nope'"),
         (f"{CUSTOM}:NOISE", "is not a semantic_genesis.pretrain.methods.Method"),
-        (f"{CUSTOM}:FromCohort+semantics", "no discovered classes"),
         ("semantic-genesis+semantics", "already classifies"),
         ("no_such_module_x:Name", "importing no_such_module_x failed"),
     ],
@@ -165,8 +164,18 @@ def test_preset_override_keeps_the_method() -> None:
     method = resolve_method(PretrainConfig(method="genesis-restoration", preset="sg"))
     assert (method.name, method.perturbation, method.label) == (
         "genesis-restoration", "sg", "Genesis restoration (sg)")
-    with pytest.raises(SemgenError, match="no discovered classes"):
-        resolve_method(PretrainConfig(method="models-genesis+semantics"))
+
+
+
+def test_models_genesis_plus_semantics_trains_on_the_patterns_with_mgs_recipe() -> None:
+    """Semantics needs the discovered classes, so MG + semantics trains on the patterns, with
+    MG's perturbation and recipe (the paper's "Models Genesis + semantics")."""
+    mg = resolve_method(PretrainConfig(method="models-genesis"))
+    both = resolve_method(PretrainConfig(method="models-genesis+semantics"))
+    assert mg.data == "cohort" and both.data == "patterns" and both.semantic
+    assert both.perturbation == mg.perturbation == "mg"
+    assert both.recipe == mg.recipe and both.recipe["optimizer"] == "sgd"
+    assert [t.name for t in both.terms] == [*(t.name for t in mg.terms), "ce"]
 
 
 def test_semantics_builds_its_own_head_on_a_backbone_without_one() -> None:

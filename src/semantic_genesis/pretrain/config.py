@@ -58,9 +58,9 @@ PRETEXTS = ("genesis", "inpaint", "shuffle", "rotation", "identity", "none")
 PRETEXT_METHODS = {
     "genesis": "genesis-restoration",
     "inpaint": "inpainting",
-    "shuffle": "shuffling",
+    "shuffle": "context-restoration",
     "rotation": "rotation",
-    "identity": "identity",
+    "identity": "auto-encoder",
     "none": "none",
 }
 AMP_MODES = ("auto", "bf16", "fp16", "none")
@@ -238,7 +238,7 @@ def resolve_method(config: PretrainConfig) -> Method:
 
     Raises:
         SemgenError: an unknown method (the message lists the known ones), a method that
-            classifies discovered patterns but trains on cohort cubes (no classes there), a
+            classifies discovered patterns but declares cohort cubes (no classes there), a
             preset override on a method with its own perturbation function, a weight naming
             no config field, no loss term.
     """
@@ -256,11 +256,9 @@ def resolve_method(config: PretrainConfig) -> Method:
     if method.data not in DATA_KINDS:
         raise SemgenError(f"method {spec}: data = {method.data!r}; must be one of "
                           f"{', '.join(DATA_KINDS)}")
-    inner = getattr(method, "inner", None)  # the method Semantics wraps
-    if method.data == "cohort" and method.semantic or getattr(inner, "data", "") == "cohort":
+    if method.data == "cohort" and method.semantic:
         raise SemgenError(f"method {spec}: cohort cubes (data = 'cohort') have no discovered "
-                          "classes to add semantics to; use genesis-restoration+semantics (the "
-                          "mg preset on the patterns) or semantic-genesis")
+                          "classes to classify; a semantic method trains on the patterns")
     if not method.terms:
         raise SemgenError(f"method {spec} has no loss term: it leaves nothing to learn")
     if "restoration" in method.heads:

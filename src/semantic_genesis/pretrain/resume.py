@@ -62,4 +62,7 @@ def _same_method(stored: dict[str, Any], config: PretrainConfig) -> bool:
     """True when a stored config names the same method as ``config``, by flags or by name."""
     old = SimpleNamespace(method=stored.get("method"), pretext=stored.get("pretext", "genesis"),
                           semantic=stored.get("semantic", True))
-    return old.pretext in PRETEXT_METHODS and method_spec(old) == method_spec(config)
+    from semantic_genesis.pretrain.methods.registry import canonical_name
+
+    return old.pretext in PRETEXT_METHODS and (
+        canonical_name(method_spec(old)) == canonical_name(method_spec(config)))

@@ -64,8 +64,11 @@ class Semantics(Method):
         self.name = name or f"{method.name}+semantics"
         self.title = title or ""
         self.pretext = method.pretext
-        # what it trains on: the patterns (their classes are the labels)
+        # what it trains on: the patterns (their classes are the labels), also when the
+        # wrapped method trains on cohort cubes (models-genesis+semantics: MG's perturbation
+        # and recipe on the discovered patterns, the paper's "MG + semantics")
         self.data = "patterns"
+        self.recipe = dict(getattr(method, "recipe", {}))
         # what it perturbs: as the wrapped method
         self.perturbation = method.perturbation
         # what it predicts: the wrapped method's outputs and the pattern class
