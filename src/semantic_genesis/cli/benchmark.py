@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         print(
-            f"{len(result.rows)} runs ({result.ran} now, {result.skipped} already done)"
+            f"{len(result.rows)} result rows ({result.ran} fine-tuning runs now, "
+            f"{result.skipped} already done)"
             f"{failed}; results in {result.out_dir / 'results.md'}"
         )
     return 1 if result.failed else 0
