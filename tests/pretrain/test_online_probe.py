@@ -31,7 +31,6 @@ def test_probe_auc_is_a_column_of_metrics_csv(
     assert len(aucs) == 1 and all(0.0 <= a <= 1.0 for a in aucs)
 
 
-@pytest.mark.slow
 def test_the_probe_changes_nothing_else(
     engine_patterns: Path, tiny_data: Path, tmp_path: Path
 ) -> None:
