@@ -162,3 +162,21 @@ def test_a_checkpoint_pretrained_on_a_probed_case_is_refused(tiny_data: Path,
                         FinetuneConfig(task="classify", allow_seen_test_cases=True))
     check_probe_leakage(allowed, str(tmp_path / "seen.pt"))  # the override: runs, warned
     check_probe_leakage(task, "scratch")
+
+
+def test_experiment_online_probe_reads_the_target_phantoms(monkeypatch, tmp_path: Path) -> None:
+    import semantic_genesis.pretrain as pretrain_module
+    from semantic_genesis.benchmark.experiment import (
+        TARGET_PROBE,
+        ExperimentConfig,
+        _pretrain_stages,
+    )
+
+    seen = {}
+    monkeypatch.setattr(pretrain_module, "pretrain",
+                        lambda patterns, run, cfg: seen.setdefault(run.name, cfg))
+    config = ExperimentConfig(pretrain={"width": 4, "probe": TARGET_PROBE},
+                              methods={"sg": {}, "other": {"probe": str(tmp_path)}})
+    _pretrain_stages(config, tmp_path, {}, tmp_path / "phantoms-target")
+    assert seen["sg"].probe == str((tmp_path / "phantoms-target").resolve())
+    assert seen["other"].probe == str(tmp_path)

@@ -30,6 +30,9 @@ from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.names import safe_name
 from semantic_genesis.utils.progress import say
 
+#: ``pretrain: {probe: target-phantoms}``: the online probe reads the experiment's target phantoms
+TARGET_PROBE = "target-phantoms"
+
 
 @dataclass
 class ExperimentConfig:
@@ -130,7 +133,7 @@ def run_experiment(
     save_config(config, out / "experiment.yaml")
     times: dict[str, float] = {}
     tgt = _data_stages(config, out, times)
-    inits = _pretrain_stages(config, out, times)
+    inits = _pretrain_stages(config, out, times, tgt)
     result = _benchmark_stage(config, out, tgt, inits, benchmark_overrides, times)
     for marker in sorted((out / "stages").glob("*.done")):  # stages finished by earlier runs
         times.setdefault(marker.stem, json.loads(marker.read_text())["seconds"])
@@ -186,17 +189,20 @@ def _data_stages(config: ExperimentConfig, out: Path, times: dict[str, float]) -
 
 
 def _pretrain_stages(
-    config: ExperimentConfig, out: Path, times: dict[str, float]
+    config: ExperimentConfig, out: Path, times: dict[str, float], tgt: Path | None = None
 ) -> dict[str, str]:
-    """Pretrain (or resume) one model per method; return the benchmark's inits by name."""
+    """Pretrain (or resume) one model per method; return the benchmark's inits by name.
+    ``probe: target-phantoms`` (:data:`TARGET_PROBE`) makes the online probe (method.md §7.3)
+    read the target phantoms ``tgt`` (another cohort than the pre-training one)."""
     from semantic_genesis.pretrain import PretrainConfig, pretrain
 
     inits = {"scratch": "scratch"}
     for name, method in config.methods.items():
         run_dir = out / "pretrain" / name
-        cfg = from_dict(
-            PretrainConfig, {**config.pretrain, **method, "resume": True}, f"methods.{name}"
-        )
+        settings = {**config.pretrain, **method, "resume": True}
+        if settings.get("probe") == TARGET_PROBE and tgt is not None:
+            settings["probe"] = str(tgt.resolve())
+        cfg = from_dict(PretrainConfig, settings, f"methods.{name}")
         _stage(out, f"pretrain-{name}", times, pretrain, out / "patterns", run_dir, cfg)
         inits[name] = str((run_dir / "checkpoints" / "best.pt").resolve())
     return inits
