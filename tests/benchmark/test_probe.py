@@ -180,3 +180,17 @@ def test_experiment_online_probe_reads_the_target_phantoms(monkeypatch, tmp_path
     _pretrain_stages(config, tmp_path, {}, tmp_path / "phantoms-target")
     assert seen["sg"].probe == str((tmp_path / "phantoms-target").resolve())
     assert seen["other"].probe == str(tmp_path)
+
+
+def test_a_failing_probe_task_is_listed_not_fatal(tmp_path: Path) -> None:
+    from semantic_genesis.benchmark.config import BenchmarkConfig, TaskSpec
+    from semantic_genesis.benchmark.probe_run import run_probes
+
+    config = BenchmarkConfig(protocols=["probe"], probe_seeds=[0])
+    resolved = [(TaskSpec(name="bad", data="x", task="classify"), str(tmp_path / "missing"),
+                 {"task": "classify"})]
+    failed: dict[str, str] = {}
+    assert run_probes(config, tmp_path, resolved, None, failed) == []
+    assert "data folder not found" in failed["bad__probe"]
+    with pytest.raises(SemgenError, match="data folder not found"):
+        run_probes(config, tmp_path, resolved, None)

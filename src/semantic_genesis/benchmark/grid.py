@@ -352,7 +352,8 @@ def _run(config: BenchmarkConfig, out: Path, cells: list[Cell], token: str,
     if "probe" in config.protocols:
         from semantic_genesis.benchmark.probe_run import run_probes
 
-        rows = rows + run_probes(config, out, _resolve_tasks(config, out), scratch_width)
+        rows = rows + run_probes(config, out, _resolve_tasks(config, out), scratch_width,
+                                 failed)
     mg = config.models_genesis if config.models_genesis in config.inits else None
     summaries = summarise(rows, config.scratch, mg)
     paired = paired_comparisons(summaries, [b for b in (config.scratch, mg) if b])

@@ -31,6 +31,7 @@ from semantic_genesis.benchmark.features import (
 )
 from semantic_genesis.benchmark.probe import ProbeSettings, classify_probe, segment_probe
 from semantic_genesis.finetune.config import FinetuneConfig
+from semantic_genesis.finetune.metrics import flag
 from semantic_genesis.utils.config import from_dict
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import progress, say
@@ -203,18 +204,34 @@ def probe_rows(task: ProbeTask, feats: dict[str, list[Features]], seeds: list[in
 
 
 def run_probes(config: Any, out: Path, resolved: list[tuple[Any, str, dict[str, Any]]],
-               scratch_width: int | None) -> list[dict[str, Any]]:
-    """Every probe row of the grid (``resolved``: the grid's (spec, data, settings) per task)."""
+               scratch_width: int | None, failed: dict[str, str] | None = None
+               ) -> list[dict[str, Any]]:
+    """Every probe row of the grid (``resolved``: the grid's (spec, data, settings) per task).
+    A task whose probe fails with a user error (bad data, a refused checkpoint) does not stop
+    the others: its reason goes to ``failed`` under ``<task>__probe``, as a failed fine-tuning
+    cell's does."""
     rows: list[dict[str, Any]] = []
     for spec, data, settings in progress(resolved, desc="probe tasks"):
-        notes = str(settings.get("_notes", ""))
-        settings = {k: v for k, v in settings.items() if not k.startswith("_")}
-        width = settings.get("width") or scratch_width
-        cfg = from_dict(FinetuneConfig, {**settings, "width": width},
-                        source=f"task {spec.name}")
-        task = ProbeTask(spec.name, data, cfg, notes)
-        feats = task_features(task, config.inits, out, config.probe_scratch_encoders)
-        rows += probe_rows(task, feats, list(config.probe_seeds), list(config.label_fractions),
-                           probe_settings(config))
+        try:
+            rows += _task_rows(config, out, spec, data, settings, scratch_width)
+        except SemgenError as exc:
+            if failed is None:
+                raise
+            failed[f"{spec.name}__probe"] = str(exc)
+            flag(f"benchmark: the probe of task {spec.name} FAILED: {exc}")
     return rows
+
+
+def _task_rows(config: Any, out: Path, spec: Any, data: str, settings: dict[str, Any],
+               scratch_width: int | None) -> list[dict[str, Any]]:
+    """The probe rows of one task."""
+    notes = str(settings.get("_notes", ""))
+    settings = {k: v for k, v in settings.items() if not k.startswith("_")}
+    width = settings.get("width") or scratch_width
+    cfg = from_dict(FinetuneConfig, {**settings, "width": width},
+                    source=f"task {spec.name}")
+    task = ProbeTask(spec.name, data, cfg, notes)
+    feats = task_features(task, config.inits, out, config.probe_scratch_encoders)
+    return probe_rows(task, feats, list(config.probe_seeds), list(config.label_fractions),
+                      probe_settings(config))
 
