@@ -234,8 +234,8 @@ def _probe_section(out: Path) -> Section | None:
                      f"{100 * c['fraction']:.3g} %", str(c["n"]),
                      f"{_fmt(c['mean'], 3)} ± {_fmt(c['std'], 2)}", diff, _fmt(p.get("p"), 2)])
     return Section("Frozen-feature probes", [
-        "What each encoder knows before any fine-tuning: its frozen features (pooled deepest "
-        "map for classification, every level at sampled voxels for segmentation) fed to a "
+        "What each encoder knows before any fine-tuning: its frozen features (every encoder "
+        "level pooled for classification, every level at sampled voxels for segmentation) fed to a "
         "logistic regression and a 5-nearest-neighbour vote (AUC) or a voxel head (Dice), over "
         "seeded per-patient splits shared by every initialisation, so differences are paired "
         "by seed. Scratch is a random encoder of the same shape: an encoder that probes below "
