@@ -203,13 +203,25 @@ def test_rerun_resumes_and_a_new_config_regenerates(tmp_path: Path) -> None:
     generate_phantoms(tmp_path, config)
     assert first.stat().st_mtime_ns == stamp
     np.testing.assert_array_equal(_array(second), reference)
-    generate_phantoms(tmp_path, small(n=2, seed=5))
-    assert first.stat().st_mtime_ns != stamp
+    generate_phantoms(tmp_path, small(n=2, seed=5))  # other patients, with other ids
+    assert not first.exists()  # the seed-0 patients were this tool's: replaced
     assert json.loads((tmp_path / "phantoms.json").read_text())["config"]["seed"] == 5
-    (tmp_path / "images" / ".tmp-phantom-0000.nii.gz.x.nii.gz").write_bytes(b"half")
+    (tmp_path / "images" / ".tmp-phantom-5-0000.nii.gz.x.nii.gz").write_bytes(b"half")
     generate_phantoms(tmp_path, small(n=1, seed=5))  # a smaller cohort: the rest goes
-    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["phantom-0000.nii.gz"]
-    assert [r["id"] for r in read_csv(tmp_path / "patients.csv", ["id"])] == ["phantom-0000"]
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["phantom-5-0000.nii.gz"]
+    assert [r["id"] for r in read_csv(tmp_path / "patients.csv", ["id"])] == ["phantom-5-0000"]
+
+
+def test_cohorts_of_different_seeds_never_share_a_patient_id() -> None:
+    """The leakage check compares case ids: a target drawn with another seed than the
+    pre-training cohort must not share them (method.md §1.1)."""
+    from semantic_genesis.data.patient import patient_id
+
+    ids = {seed: {patient_id(i, seed) for i in range(50)} for seed in (0, 3, 100, 200)}
+    assert patient_id(7) == "phantom-0007" and patient_id(7, 200) == "phantom-200-0007"
+    for a in ids:
+        for b in ids:
+            assert a == b or not ids[a] & ids[b]
 
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -237,7 +249,7 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 0
     assert "1 phantom patients" in capsys.readouterr().out
-    assert _array(out / "images" / "phantom-0000.nii.gz").shape == (48, 48, 32)
+    assert _array(out / "images" / "phantom-2-0000.nii.gz").shape == (48, 48, 32)
     assert main(["phantoms", "--out", str(out), "--n", "0"]) == 2
     assert "n = 0: must be at least 1" in capsys.readouterr().err
 

@@ -48,8 +48,8 @@ def test_finetuned_phantom_model_finds_nodules_on_another_grid(tmp_path: Path) -
         batch_size=4, steps_per_epoch=5, lr=3e-3, patience=50))
     new = tmp_path / "new"  # a patient the network never saw
     generate_phantoms(new, PhantomConfig(n=1, seed=9, **PHANTOMS))
-    image = sitk.ReadImage(str(new / "images" / "phantom-0000.nii.gz"))
-    mask = regrid(sitk.ReadImage(str(new / "labels" / "phantom-0000.nii.gz")), labels=True)
+    image = sitk.ReadImage(str(new / "images" / "phantom-9-0000.nii.gz"))
+    mask = regrid(sitk.ReadImage(str(new / "labels" / "phantom-9-0000.nii.gz")), labels=True)
     scan = tmp_path / "scans" / "patient.nii.gz"
     scan.parent.mkdir()
     sitk.WriteImage(regrid(image, labels=False), str(scan))

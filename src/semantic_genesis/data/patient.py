@@ -60,8 +60,14 @@ class PhantomPatient:
     vessel_ml: float = 0.0
 
 
-def patient_id(index: int) -> str:
-    return f"phantom-{index:04d}"
+def patient_id(index: int, seed: int = 0) -> str:
+    """Patient ``index`` of the cohort drawn with ``seed``: ``phantom-0003`` for seed 0 (the
+    ids of earlier releases, so their folders resume), ``phantom-200-0003`` for seed 200.
+
+    Cohorts of different seeds are different patients, so their ids differ: the leakage check
+    (method.md §1.1) compares case ids, and a target drawn with another seed than the
+    pre-training cohort must not look like the same patients."""
+    return f"phantom-{index:04d}" if seed == 0 else f"phantom-{seed}-{index:04d}"
 
 
 def make_patient(
@@ -122,7 +128,7 @@ def make_patient(
     length = np.linalg.norm(seg.b - seg.a, axis=1)
     vessel_ml = float(np.sum(np.pi * (seg.ra**2 + seg.ra * seg.rb + seg.rb**2) / 3 * length))
     return PhantomPatient(
-        id=patient_id(index),
+        id=patient_id(index, seed),
         family=family,
         image=image,
         label=label,

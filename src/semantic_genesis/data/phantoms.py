@@ -177,7 +177,7 @@ def generate_phantoms(out_dir: str | Path, config: PhantomConfig | None = None) 
     config = config or PhantomConfig()
     config.validate()
     out = Path(out_dir)
-    ids = [patient_id(i) for i in range(config.n)]
+    ids = [patient_id(i, config.seed) for i in range(config.n)]
     _remove_stale(out, set(ids))
     todo = [i for i, pid in enumerate(ids) if _load_meta(out, pid, config) is None]
     if len(todo) < len(ids):
