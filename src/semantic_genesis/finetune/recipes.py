@@ -45,9 +45,10 @@ def config_path(name: str) -> Traversable:
 
 def find_config(path: str | Path) -> Path:
     """``path`` itself, or, for a bare name that is not a file here (``benchmark-targets``,
-    ``experiment-phantom.yaml``), the config of that name shipped with the package."""
+    ``experiment-phantom.yaml``), the config of that name shipped with the package (a
+    *folder* called ``demo`` in the working directory does not hide the shipped ``demo``)."""
     path = Path(path)
-    if path.exists() or path.parent != Path("."):
+    if path.is_file() or path.parent != Path("."):
         return path
     return Path(str(config_path(path.name if path.suffix else f"{path.name}.yaml")))
 
