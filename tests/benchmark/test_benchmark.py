@@ -232,3 +232,19 @@ def test_the_grid_claims_its_folder_but_shares_it(tiny_data: Path, tmp_path: Pat
         pass
     with claim_output(out, "benchmark"), pytest.raises(SemgenError, match="another"):
         run_benchmark(config, out)
+
+
+def test_finetune_inits_keep_full_fine_tuning_for_some_inits(
+        tiny_data: Path, tmp_path: Path) -> None:
+    """``finetune_inits``: the other inits are probed only (none of their cells is trained);
+    a name outside inits, or a list without the baseline, is refused."""
+    config = load_benchmark_config(_config(tmp_path, tiny_data))
+    config.finetune_inits = ["scratch"]
+    config.seeds = [0]
+    result = run_benchmark(config, tmp_path / "out")
+    assert result.ran == 1 and {r["init"] for r in result.rows} == {"scratch"}
+    raw = yaml.safe_load((tmp_path / "bench.yaml").read_text())
+    for bad, why in ((["nope"], "among inits"), (["mg"], "must include the baseline")):
+        (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**raw, "finetune_inits": bad}))
+        with pytest.raises(SemgenError, match=why):
+            load_benchmark_config(tmp_path / "bad.yaml")

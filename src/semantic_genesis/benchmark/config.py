@@ -69,6 +69,9 @@ class BenchmarkConfig:
     #: finetune (full fine-tuning, ``seeds``) and/or probe (frozen features, ``probe_seeds``)
     protocols: list[str] = field(default_factory=lambda: ["finetune"])
     probe_seeds: list[int] = field(default_factory=lambda: list(range(10)))  # the paper's 10
+    #: the inits fully fine-tuned (empty: all); probes cost seconds and take every init, full
+    #: fine-tuning costs minutes per cell, so a study may keep it for a few (docs/results.md)
+    finetune_inits: list[str] = field(default_factory=list)
     probe_levels: str = setting("all", choices=("deepest", "all"), help=(
         "probe: every encoder level's pooled map concatenated, or the deepest only (method.md "
         "§7.3; docs/investigation-probe.md: a restoration-trained U-Net keeps lesion detail in "
@@ -108,6 +111,14 @@ class BenchmarkConfig:
         if not ok or len(set(self.protocols)) != len(self.protocols):
             raise SemgenError(f"protocols = {self.protocols!r}: a list of different names "
                               f"among {', '.join(PROTOCOLS)}")
+        ok = isinstance(self.finetune_inits, list) and all(
+            isinstance(n, str) and n in self.inits for n in self.finetune_inits)
+        if not ok:
+            raise SemgenError(f"finetune_inits = {self.finetune_inits!r}: a list of names "
+                              f"among inits ({', '.join(self.inits)}), or empty for all")
+        if self.finetune_inits and self.scratch not in self.finetune_inits:
+            raise SemgenError(f"finetune_inits must include the baseline {self.scratch!r} "
+                              "(every fine-tuning comparison is against it)")
         ok = isinstance(self.probe_seeds, list) and self.probe_seeds and all(
             isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.probe_seeds)
         if not ok or len(set(self.probe_seeds)) != len(self.probe_seeds):

@@ -154,6 +154,8 @@ def _cells(config: BenchmarkConfig, out: Path, scratch_width: int | None) -> lis
         notes = settings.pop("_notes")
         for frac in config.label_fractions:
             for init_name, init in config.inits.items():
+                if config.finetune_inits and init_name not in config.finetune_inits:
+                    continue  # probed only
                 for seed in config.seeds:
                     width = settings.get("width")
                     if init == "scratch" and width is None:
