@@ -22,7 +22,10 @@ from semantic_genesis.utils.errors import SemgenError
 
 def test_names_and_classes() -> None:
     assert {"unet3d", "ynet3d", "encoder3d"} <= set(list_models())
-    assert list_models("*3d") == ["encoder3d", "unet3d", "ynet3d"]
+    # the pattern filters (other tests may have registered their own "*3d" models)
+    found = list_models("*3d")
+    assert {"encoder3d", "unet3d", "ynet3d"} <= set(found) and found == sorted(found)
+    assert all(n.endswith("3d") for n in found) and "nnunet" not in found
     assert isinstance(create_model("unet3d", width=4), UNet3D)
     assert isinstance(create_model("ynet3d", width=4), YNet3D)
     assert isinstance(create_model("encoder3d", width=4), EncoderClassifier)
