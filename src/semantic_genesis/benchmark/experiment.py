@@ -10,7 +10,8 @@ Genesis as published) takes its random cubes from the cohort the patterns were d
 The settings live in ``semantic_genesis/configs/experiment-phantom.yaml``; ``semgen demo`` and
 the slow test reuse :func:`run_experiment`. Outputs in ``out_dir``: ``phantoms-pretrain/``,
 ``phantoms-target/``, ``cohort/``, ``patterns/``, ``pretrain/<method>/``, ``benchmark/``
-(results.csv, results.md, results.png) and ``experiment.json`` (stage times).
+(results.csv, results.md, results.png), ``experiment.json`` (stage times) and ``study.md``
+(every init against scratch, and what semantics adds: :mod:`.study`).
 """
 
 from __future__ import annotations
@@ -138,7 +139,20 @@ def run_experiment(
     for marker in sorted((out / "stages").glob("*.done")):  # stages finished by earlier runs
         times.setdefault(marker.stem, json.loads(marker.read_text())["seconds"])
     write_json(out / "experiment.json", {"stage_seconds": times, "inits": inits})
+    _write_study(out / "study.md", result)
     return result
+
+
+def _write_study(path: Path, result: BenchmarkResult) -> None:
+    """``study.md``: every init against scratch, and what semantics adds (benchmark.study)."""
+    from semantic_genesis.benchmark.study import overview_table, semantics_table
+    from semantic_genesis.utils.atomic import atomic_write_text
+
+    text = ("# Study overview\n\nLargest label fraction of each task; mean ± std over seeds. "
+            "Per-task tables with every statistic: benchmark/results.md.\n\n## Every "
+            "initialisation against scratch\n\n" + overview_table(result.rows)
+            + "\n\n## What semantics adds\n\n" + semantics_table(result.rows) + "\n")
+    atomic_write_text(path, text)
 
 
 def _data_stages(config: ExperimentConfig, out: Path, times: dict[str, float]) -> Path:
