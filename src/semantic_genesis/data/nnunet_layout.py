@@ -18,14 +18,12 @@ normalisation) with the phantoms' spacing.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 from semantic_genesis.data.phantoms import PhantomConfig, generate_phantoms
-from semantic_genesis.utils.atomic import atomic_path, write_json
+from semantic_genesis.utils.atomic import link_or_copy, write_json
 from semantic_genesis.utils.errors import SemgenError
 
 #: nnU-Net's dataset folder name: ``Dataset`` + three digits + ``_`` + a name
@@ -65,16 +63,6 @@ def dataset_json(name: str, n_training: int) -> dict[str, Any]:
     }
 
 
-def _link(src: Path, dst: Path) -> None:
-    """``dst`` becomes a hard link to ``src`` (a copy across file systems), atomically."""
-    with atomic_path(dst) as tmp:
-        tmp.unlink()
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-
-
 def _remove_stale(folder: Path, keep: set[str]) -> None:
     """Remove the phantom cases an earlier, larger run linked here (and half-written files)."""
     for path in folder.glob(f"phantom-*{FILE_ENDING}"):
@@ -101,7 +89,7 @@ def write_nnunet_phantoms(out_dir: str | Path, config: PhantomConfig | None = No
         label = image.parent.parent / "labels" / image.name
         for folder, src, dst in (("imagesTr", image, f"{case}_0000{FILE_ENDING}"),
                                  ("labelsTr", label, f"{case}{FILE_ENDING}")):
-            _link(src, out / folder / dst)
+            link_or_copy(src, out / folder / dst)
             wanted[folder].add(dst)
     for folder, keep in wanted.items():
         _remove_stale(out / folder, keep)

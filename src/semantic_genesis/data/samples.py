@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
-from semantic_genesis.utils.atomic import atomic_path, atomic_write_text
+from semantic_genesis.utils.atomic import atomic_path, atomic_write_text, link_or_copy
 from semantic_genesis.utils.errors import SemgenError
 from semantic_genesis.utils.progress import say
 
@@ -191,13 +190,7 @@ def _place(src: Path, dst: Path) -> Path:
         and sha256_file(dst) == sha256_file(src)
     ):
         return dst
-    with atomic_path(dst) as tmp:
-        tmp.unlink()
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-    return dst
+    return link_or_copy(src, dst)
 
 
 def mni152(cache_dir: str | Path | None = None) -> dict[str, Path]:

@@ -80,6 +80,20 @@ class Backbone(Encoder, Protocol):
         ...
 
 
+def role_forward(model: nn.Module, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+    """The forward of a backbone wrapper with a ``role`` and an optional ``clc_out`` head:
+    ``encoder`` gives the head's logits (or, without a head, the pooled deepest map); the
+    other roles give the decoder's output, paired with the head's logits when there is a head
+    (the reference YNet3D's ``(segmentation, classes)``)."""
+    bottleneck, skips = model.encode(x)
+    if model.role == "encoder":
+        if model.clc_out is None:
+            return bottleneck.flatten(2).mean(dim=2)
+        return model.clc_out(bottleneck)
+    seg = model.decode(bottleneck, skips)
+    return (seg, model.clc_out(bottleneck)) if model.clc_out is not None else seg
+
+
 def parameter_counts(model: nn.Module) -> dict[str, int]:
     """Trainable parameters per part of an :class:`Encoder` / :class:`Backbone`: ``encoder``,
     ``decoder``, ``head`` (everything else) and ``total``, split by the key prefixes."""

@@ -23,7 +23,7 @@ import torch
 from monai.networks.nets.basic_unet import BasicUNet
 from torch import Tensor
 
-from semantic_genesis.models.backbone import parameter_counts
+from semantic_genesis.models.backbone import parameter_counts, role_forward
 from semantic_genesis.models.blocks import GROUP_NORM_GROUPS
 from semantic_genesis.models.heads import ClassificationHead
 from semantic_genesis.models.names import NORMS
@@ -131,13 +131,7 @@ class BasicUNetBackbone(BasicUNet):
         return parameter_counts(self)
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:  # type: ignore[override]
-        bottleneck, skips = self.encode(x)
-        if self.role == "encoder":
-            if self.clc_out is None:
-                return bottleneck.flatten(2).mean(dim=2)
-            return self.clc_out(bottleneck)
-        seg = self.decode(bottleneck, skips)
-        return (seg, self.clc_out(bottleneck)) if self.clc_out is not None else seg
+        return role_forward(self, x)
 
 
 class BasicUNetEncoder(BasicUNetBackbone):

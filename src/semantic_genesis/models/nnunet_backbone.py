@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from semantic_genesis.models.backbone import parameter_counts
+from semantic_genesis.models.backbone import parameter_counts, role_forward
 from semantic_genesis.models.heads import ClassificationHead
 from semantic_genesis.utils.errors import SemgenError
 
@@ -241,13 +241,7 @@ class NnUNetBackbone(nn.Module):
         return parameter_counts(self)
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        bottleneck, skips = self.encode(x)
-        if self.role == "encoder":
-            if self.clc_out is None:
-                return bottleneck.flatten(2).mean(dim=2)
-            return self.clc_out(bottleneck)
-        seg = self.decode(bottleneck, skips)
-        return (seg, self.clc_out(bottleneck)) if self.clc_out is not None else seg
+        return role_forward(self, x)
 
 
 class NnUNetEncoder(NnUNetBackbone):

@@ -52,6 +52,20 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         raise
 
 
+def link_or_copy(src: str | Path, dst: str | Path) -> Path:
+    """``dst`` becomes a hard link to ``src`` (a copy across file systems), atomically: no
+    second copy of large files on one disk, and never a half-written ``dst``."""
+    import shutil
+
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+    return Path(dst)
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically and return the path."""
     with atomic_path(path) as tmp:
