@@ -45,3 +45,16 @@ def test_semantics_table_reports_the_paired_difference() -> None:
     row = next(r for r in text.splitlines() if r.startswith("| ae |"))
     assert f"{diff.mean():+.3f}" in row and f"p {p:.2g}" in row
     assert "lone" not in text and not math.isnan(p)
+
+
+def test_study_figure_draws_a_panel_per_task_and_protocol(tmp_path) -> None:
+    import matplotlib.image as mpimg
+
+    from semantic_genesis.benchmark.study import study_figure
+
+    rows = _rows({"scratch": [0.5, 0.6], "ae": [0.55, 0.6], "ae-sem": [0.6, 0.7]})
+    rows += _rows({"scratch": [0.1, 0.2], "ae": [0.2, 0.3]}, task="s", protocol="probe-voxel")
+    study_figure(rows, tmp_path / "study.png")
+    image = mpimg.imread(tmp_path / "study.png")
+    assert image.shape[1] > image.shape[0] > 100  # two panels side by side
+    assert [p.name for p in tmp_path.iterdir()] == ["study.png"]  # no temporary file left

@@ -144,14 +144,17 @@ def run_experiment(
 
 
 def _write_study(path: Path, result: BenchmarkResult) -> None:
-    """``study.md``: every init against scratch, and what semantics adds (benchmark.study)."""
-    from semantic_genesis.benchmark.study import overview_table, semantics_table
+    """``study.md`` and ``study.png``: every init against scratch, and what semantics adds
+    (benchmark.study)."""
+    from semantic_genesis.benchmark.study import overview_table, semantics_table, study_figure
     from semantic_genesis.utils.atomic import atomic_write_text
 
     text = ("# Study overview\n\nLargest label fraction of each task; mean ± std over seeds. "
             "Per-task tables with every statistic: benchmark/results.md.\n\n## Every "
             "initialisation against scratch\n\n" + overview_table(result.rows)
-            + "\n\n## What semantics adds\n\n" + semantics_table(result.rows) + "\n")
+            + "\n\n## What semantics adds\n\n" + semantics_table(result.rows)
+            + "\n\n![every method without and with semantics](study.png)\n")
+    study_figure(result.rows, path.with_name("study.png"))
     atomic_write_text(path, text)
 
 

@@ -55,9 +55,7 @@ def _mean_std(values: Iterable[float]) -> str:
     v = [x for x in values if not math.isnan(x)]
     if not v:
         return "–"
-    mean = sum(v) / len(v)
-    std = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
-    return f"{mean:.3f} ± {std:.3f}"
+    return f"{sum(v) / len(v):.3f} ± {_std(v):.3f}"
 
 
 def _column(key: tuple[str, str]) -> str:
@@ -136,3 +134,56 @@ def semantics_table(rows: Iterable[dict[str, Any]]) -> str:
                  f"interval], paired t-test p; {significant} of {tests} tests at p < 0.05, "
                  f"about {tests / 20:.1f} expected by chance.")
     return "\n".join(lines)
+
+
+def study_figure(rows: Iterable[dict[str, Any]], path: Any, baseline: str = "scratch") -> None:
+    """``study.png``: one panel per (task, protocol); one line per method, its score without
+    semantics (open circle) and with (filled), mean ± std over seeds; the baseline's mean as a
+    dashed line. Inits without a partner (scratch, self-classification) get one marker."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from semantic_genesis.utils.atomic import atomic_path
+
+    table, inits, columns = _scores(rows)
+    pairs = semantic_pairs(inits)
+    paired = {name for pair in pairs for name in pair}
+    lines = [(i, None, i) for i in inits if i not in paired]
+    lines += [(a, b, b if a.endswith(NO_SEM_SUFFIX) else a) for a, b in pairs]
+    ncols = min(4, len(columns))
+    nrows = math.ceil(len(columns) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, nrows * (0.3 * len(lines) + 1.2)),
+                             sharey=True, squeeze=False)
+    for ax in axes.flat[len(columns):]:
+        ax.set_visible(False)
+    for ax, col in zip(axes.flat, columns, strict=False):  # the rest are hidden
+        for y, (without, with_sem, _) in enumerate(lines):
+            for name, face in ((without, "white"), (with_sem, "C0")):
+                scores = [v for v in (table[col].get(name) or {}).values() if not math.isnan(v)]
+                if not scores:
+                    continue
+                mean = sum(scores) / len(scores)
+                std = _std(scores)
+                ax.errorbar(mean, y, xerr=std, fmt="o", color="C0", mfc=face, capsize=2, ms=5)
+        base = [v for v in (table[col].get(baseline) or {}).values() if not math.isnan(v)]
+        if base:
+            ax.axvline(sum(base) / len(base), color="grey", ls="--", lw=1)
+        ax.set_title(_column(col), fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(len(lines)), [label for *_, label in lines])
+    axes[0][0].invert_yaxis()  # shared: every row of panels
+    fig.suptitle("open: without semantics, filled: with semantics (mean ± std over seeds); "
+                 f"dashed: {baseline}", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+def _std(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((x - mean) ** 2 for x in values) / (len(values) - 1))

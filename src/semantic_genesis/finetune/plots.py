@@ -127,7 +127,12 @@ def _bars(ax: plt.Axes, cells: Sequence[CellSummary], inits: Sequence[str]) -> N
                    color=[f"C{k}" for k in range(len(inits))])
     ax.bar_label(drawn, labels=["–" if math.isnan(m) else f"{m:.3f}" for m in means],
                  fontsize=8, padding=2)  # a score of 0 is a bar of height 0: say it
-    ax.set_xticks(range(len(inits)), inits)
+    many = len(inits) > 6  # a study's 16 inits: slanted names and values stay readable
+    ax.set_xticks(range(len(inits)), inits, rotation=40 if many else 0,
+                  ha="right" if many else "center", fontsize=8 if many else None)
+    if many:
+        for text in ax.texts:
+            text.set_rotation(90)
     ax.set_title(f"{cells[0].task}: {100 * top:.3g} % of the labels, mean ± std over seeds",
                  fontsize=9)
     _score_axis(ax, cells[0].metric)
