@@ -128,14 +128,17 @@ def test_probe_grid_rows_table_and_cached_features(tiny_data: Path, tmp_path: Pa
         rows = list(csv.DictReader(fh))
     protocols = {r["protocol"] for r in rows}
     assert protocols == {"probe-logreg", "probe-knn", "probe-voxel"}
-    # 2 inits x 2 fractions x 3 seeds per probe
-    assert all(sum(r["protocol"] == p for r in rows) == 12 for p in protocols)
+    # 2 inits x (3 seeds at 50 % + the seeds with a split of their own at 100 %) per probe
+    for p in protocols:
+        mine = [r for r in rows if r["protocol"] == p]
+        at_all = {r["seed"] for r in mine if float(r["label_fraction"]) == 1.0}
+        assert len(mine) == 2 * (3 + len(at_all)) and 1 <= len(at_all) <= 3
     for r in rows:
         assert 0.0 <= float(r["score"]) <= 1.0
         assert r["metric"] == ("dice" if r["protocol"] == "probe-voxel" else "auc")
     md = (out / "results.md").read_text()
     assert "## ncc (test AUC, probe-logreg)" in md and "## ncs (test Dice, probe-voxel)" in md
-    assert "Paired over shared seeds" in md and "| mg | scratch | 100 % | 3 |" in md
+    assert "Paired over shared seeds" in md and "| mg | scratch | 50 % | 3 |" in md
     files = sorted((out / "features").glob("*.npz"))
     assert [f.name for f in files] == ["ncc__mg.npz", "ncc__scratch.npz", "ncs__mg.npz",
                                        "ncs__scratch.npz"]
@@ -194,3 +197,17 @@ def test_a_failing_probe_task_is_listed_not_fatal(tmp_path: Path) -> None:
     assert "data folder not found" in failed["bad__probe"]
     with pytest.raises(SemgenError, match="data folder not found"):
         run_probes(config, tmp_path, resolved, None)
+
+
+def test_seeds_that_repeat_a_split_are_scored_once() -> None:
+    """Two patients give two per-patient splits whatever the number of seeds: the paired
+    statistics must rest on two pairs, not ten."""
+    from semantic_genesis.benchmark.probe import distinct_seeds, patient_split
+
+    groups = np.repeat(np.array(["a", "b"]), 20)
+    labels = np.tile(np.array([0, 1]), 20)
+    kept = distinct_seeds(groups, labels, list(range(10)))
+    tested = {tuple(np.unique(groups[patient_split(groups, labels, s)[1]])) for s in kept}
+    assert len(kept) == 2 and tested == {("a",), ("b",)}
+    many = np.repeat(np.arange(12).astype(str), 4)
+    assert len(distinct_seeds(many, np.tile([0, 1], 24), list(range(10)))) == 10

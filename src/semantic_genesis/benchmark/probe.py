@@ -76,6 +76,24 @@ def patient_split(
                       f"both sides ({SPLIT_TRIES} seeded draws): add patients or positives")
 
 
+def distinct_seeds(groups: np.ndarray, labels: np.ndarray, seeds: list[int],
+                   test_fraction: float = 0.3) -> list[int]:
+    """The seeds whose per-patient split tests a set of patients no earlier seed tested.
+
+    With few patients, seeds repeat splits (two scans give two splits, whatever the number of
+    seeds): scoring a repeated split again would count one experiment several times and make
+    the paired tests' p-values look stronger than the data allow."""
+    seen: set[tuple] = set()
+    keep = []
+    for seed in seeds:
+        _, test = patient_split(groups, (labels > 0).astype(np.int64), seed, test_fraction)
+        key = tuple(np.unique(groups[test]).tolist())
+        if key not in seen:
+            seen.add(key)
+            keep.append(seed)
+    return keep
+
+
 def reduce_labels(train: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """The training mask reduced to ``fraction`` of each class (at least one each)."""
     keep = np.zeros_like(train)

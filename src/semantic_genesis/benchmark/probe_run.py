@@ -29,7 +29,12 @@ from semantic_genesis.benchmark.features import (
     signature,
     voxel_features,
 )
-from semantic_genesis.benchmark.probe import ProbeSettings, classify_probe, segment_probe
+from semantic_genesis.benchmark.probe import (
+    ProbeSettings,
+    classify_probe,
+    distinct_seeds,
+    segment_probe,
+)
 from semantic_genesis.finetune.config import FinetuneConfig
 from semantic_genesis.finetune.metrics import flag
 from semantic_genesis.utils.config import from_dict
@@ -190,9 +195,17 @@ def probe_rows(task: ProbeTask, feats: dict[str, list[Features]], seeds: list[in
     fit = classify_probe if kind == "classify" else segment_probe
     metric = "auc" if kind == "classify" else "dice"
     rows = []
+    first = next(iter(feats.values()))[0]
+    distinct = distinct_seeds(first.groups, first.labels, seeds, settings.test_fraction)
+    if len(distinct) < len(seeds):
+        say(f"warning: probe of {task.name}: the {len(seeds)} seeds give only {len(distinct)} "
+            f"distinct per-patient split(s) ({len(np.unique(first.groups))} patients); at 100 % "
+            "of the labels each split is scored once, so its statistics rest on "
+            f"{len(distinct)} pair(s), not {len(seeds)}")
     for name, encoders in feats.items():
         for frac in fractions:
-            for seed in seeds:
+            # below 100 % a seed also draws which labels are kept: a repeated split differs
+            for seed in (distinct if frac >= 1.0 else seeds):
                 scores = fit(encoders[seed % len(encoders)], seed, frac, settings)
                 for probe, score in scores.items():
                     rows.append({
