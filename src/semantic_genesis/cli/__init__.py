@@ -81,7 +81,24 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:  #
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `semgen` console script.
+    """Entry point of the `semgen` console script (see :func:`_main`).
+
+    A worker that torchrun started (``WORLD_SIZE`` > 1) leaves with ``os._exit`` once the
+    command has returned: everything is written and the process group destroyed by then, and
+    the interpreter's own teardown of gloo's threads was seen to abort now and then
+    ("terminate called without an active exception"), which torchrun reports as a failed run
+    and answers by killing the other ranks.
+    """
+    code = _main(argv)
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "TORCHELASTIC_RUN_ID" in os.environ:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the verb; the exit status.
 
     OpenMP threads sleep instead of spinning between parallel regions unless the user chose a
     policy (``OMP_WAIT_POLICY``): on a shared or oversubscribed CPU spinning threads made a
