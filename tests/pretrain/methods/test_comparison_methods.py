@@ -113,3 +113,22 @@ def test_a_restoring_comparison_under_another_preset_is_labelled_as_restoration(
     method = resolve_method(PretrainConfig(method="context-restoration", preset="sg"))
     assert (method.name, method.label) == ("context-restoration", "restoration (sg)")
     assert get_method("context-restoration").label == "context restoration"
+
+
+def test_models_genesis_with_semantics_trains_one_epoch_on_the_patterns(
+        engine_patterns: Path, tmp_path: Path) -> None:
+    """Models Genesis alone trains on cohort cubes (tests/pretrain/test_cohort_data.py); with
+    semantics it trains on the patterns, with MG's recipe (SGD lr 1, momentum 0.9)."""
+    import yaml
+
+    quick = {k: v for k, v in QUICK.items() if k != "batch_size"}  # MG's recipe: batch 6
+    result = pretrain(engine_patterns, tmp_path,
+                      PretrainConfig(method="models-genesis+semantics", **quick))
+    saved = yaml.safe_load((tmp_path / "pretrain-config.yaml").read_text())
+    assert (saved["optimizer"], saved["lr"], saved["momentum"], saved["batch_size"]) == (
+        "sgd", 1.0, 0.9, 6)
+    ckpt = torch.load(result.last_checkpoint, weights_only=True)
+    card = ModelCard.from_dict(ckpt["model_card"])
+    assert (card.method, card.semantic) == ("models-genesis+semantics", True)
+    assert {"train_mse", "train_ce", "train_acc"} <= set(_header(tmp_path))
+    create_model(**card.model_kwargs()).load_state_dict(ckpt["state_dict"], strict=True)
