@@ -1,7 +1,7 @@
 """Run the whole chain on built-in data (phantoms -> prepare -> discover -> pretrain SG and MG ->
 fine-tune scratch vs MG vs SG) and write report.html / report.md with the cohort, the discovered
 classes, restorations, training curves, the results table and plot, stage times and hardware.
-About 8 minutes on 2 CPU cores (7.7 measured); --quick takes a few minutes. A re-run resumes.
+About 4 minutes on 2 idle CPU cores (3.6 measured); --quick takes about a minute. A re-run resumes.
 """
 
 from __future__ import annotations

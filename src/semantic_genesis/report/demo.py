@@ -5,7 +5,7 @@
              -> report.html / report.md
 
 The chain itself is :func:`semantic_genesis.benchmark.experiment.run_experiment` with the
-shipped ``configs/demo.yaml`` (about 8 minutes on 2 CPU cores, 7.7 measured) or
+shipped ``configs/demo.yaml`` (about 4 minutes on 2 idle CPU cores, 3.6 measured) or
 ``configs/demo-quick.yaml`` (a few minutes; tiny settings, only to see every stage work). Every
 stage resumes, so a re-run after an interruption continues, and a finished demo re-run only
 rebuilds the report.
