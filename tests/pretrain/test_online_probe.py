@@ -69,6 +69,8 @@ def test_a_probe_that_is_no_classification_data_is_refused(
         pretrain(engine_patterns, tmp_path / "a", PretrainConfig(**QUICK, probe=str(tmp_path)))
     with pytest.raises(SemgenError, match="classification target"):
         pretrain(engine_patterns, tmp_path / "b", PretrainConfig(**QUICK, probe="phantom-ncs"))
+    # refused before the run folder is claimed or its config written
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     with pytest.raises(SemgenError):
         PretrainConfig(probe_every=0)
 

@@ -41,24 +41,34 @@ PHANTOM_OPTIONS = {"n": 12, "seed": 900, "shape": [96, 96, 64], "spacing": [3.6,
 PROBE_DATA = "probe-data"
 
 
+def check_probe(probe: str | None) -> None:
+    """Refuse a ``--probe`` that names neither a built-in classification target nor a data
+    folder with ``candidates.csv`` (before the run writes anything)."""
+    from semantic_genesis.data.targets import TARGET_TASKS
+
+    if probe is None:
+        return
+    if probe in TARGET_TASKS:
+        if TARGET_TASKS[probe] != "classify":
+            raise SemgenError(f"--probe {probe}: a {TARGET_TASKS[probe]} target; the online "
+                              "probe needs a classification target (e.g. phantom-ncc)")
+    elif not (Path(probe) / "candidates.csv").is_file():
+        raise SemgenError("--probe: neither a built-in classification target "
+                          f"({', '.join(k for k, v in TARGET_TASKS.items() if v == 'classify')}) "
+                          "nor a data folder with candidates.csv", probe)
+
+
 def resolve_probe_data(probe: str, out_dir: Path) -> tuple[Path, str]:
     """The probe's data folder and modality: a built-in classification target (prepared
     under ``<out_dir>/probe-data``) or a folder with ``images/`` and ``candidates.csv``."""
     from semantic_genesis.data.targets import TARGET_TASKS, prepare_target
 
+    check_probe(probe)
     if probe in TARGET_TASKS:
-        if TARGET_TASKS[probe] != "classify":
-            raise SemgenError(f"--probe {probe}: a {TARGET_TASKS[probe]} target; the online "
-                              "probe needs a classification target (e.g. phantom-ncc)")
         options = PHANTOM_OPTIONS if probe.startswith("phantom-") else {}
         target = prepare_target(probe, out_dir / PROBE_DATA, **options)
         return Path(target.data_dir), str(target.settings.get("modality", "auto"))
-    path = Path(probe)
-    if not (path / "candidates.csv").is_file():
-        raise SemgenError("--probe: neither a built-in classification target "
-                          f"({', '.join(k for k, v in TARGET_TASKS.items() if v == 'classify')}) "
-                          "nor a data folder with candidates.csv", path)
-    return path, "auto"
+    return Path(probe), "auto"
 
 
 def _pick(labels: np.ndarray, cap: int) -> np.ndarray:

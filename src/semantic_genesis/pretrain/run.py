@@ -49,7 +49,7 @@ from semantic_genesis.pretrain.distributed import (
 from semantic_genesis.pretrain.figures import CURVES_PNG, RESTORATIONS_PNG, draw_figures
 from semantic_genesis.pretrain.methods import Method
 from semantic_genesis.pretrain.network import backbone_name
-from semantic_genesis.pretrain.online_probe import make_online_probe
+from semantic_genesis.pretrain.online_probe import check_probe, make_online_probe
 from semantic_genesis.pretrain.recipe import resolve_config
 from semantic_genesis.pretrain.resume import check_resume
 from semantic_genesis.pretrain.trainer import NonFiniteLoss, Trainer
@@ -97,6 +97,7 @@ def pretrain(
     out_dir = Path(out_dir)
     info = check_source(source, method.data, config.patch, config.exclude_groups)
     init = _read_init(config.init)
+    check_probe(config.probe)
     _check_size(config, method, info)
     with contextlib.ExitStack() as claim:
         if is_main():
