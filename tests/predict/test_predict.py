@@ -108,3 +108,15 @@ def test_probabilities_dropped_on_a_rerun_are_removed(threshold_checkpoint, phan
     predict(threshold_checkpoint, [scan], out)
     assert not (out / "probabilities/phantom.nii.gz").exists()
     assert (out / "labels/phantom.nii.gz").is_file()
+
+
+def test_a_folder_holding_someone_elses_files_is_refused_untouched(
+        threshold_checkpoint, phantom_scan, tmp_path, capsys) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "labels").mkdir()
+    (theirs / "labels" / "scan.nii.gz").write_bytes(b"their own segmentation")
+    code = main(["predict", str(threshold_checkpoint), str(phantom_scan), "--out", str(theirs)])
+    assert code == 2 and "did not write" in capsys.readouterr().err
+    assert (theirs / "labels" / "scan.nii.gz").read_bytes() == b"their own segmentation"
+    assert sorted(p.name for p in theirs.rglob("*")) == ["labels", "scan.nii.gz"]
