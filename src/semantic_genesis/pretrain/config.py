@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from semantic_genesis.models.names import HEADS, NORMS
+from semantic_genesis.prepare.groups import normalise_groups
 from semantic_genesis.utils.config import setting
 from semantic_genesis.utils.config import validate as check_fields
 from semantic_genesis.utils.device import DEVICE_CHOICES, check_device
@@ -179,11 +180,8 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.init, Path):  # the Python API may pass a path
             self.init = str(self.init)
-        if isinstance(self.exclude_groups, str):  # "subset7,subset8" from YAML or Python
-            self.exclude_groups = tuple(self.exclude_groups.replace(",", " ").split())
-        if isinstance(self.exclude_groups, (list, tuple)):  # one spelling: lower case, once
-            names = [str(g).strip().lower() for g in self.exclude_groups]
-            self.exclude_groups = tuple(dict.fromkeys(g for g in names if g not in ("", "none")))
+        if isinstance(self.exclude_groups, (str, list, tuple)):  # one spelling, as discover's
+            self.exclude_groups = normalise_groups(self.exclude_groups)
         if isinstance(self.patch, list):
             self.patch = tuple(self.patch)
         self.validate()
