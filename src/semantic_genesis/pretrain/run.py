@@ -49,7 +49,7 @@ from semantic_genesis.pretrain.distributed import (
 from semantic_genesis.pretrain.figures import CURVES_PNG, RESTORATIONS_PNG, draw_figures
 from semantic_genesis.pretrain.methods import Method
 from semantic_genesis.pretrain.network import backbone_name
-from semantic_genesis.pretrain.online_probe import check_probe, make_online_probe
+from semantic_genesis.pretrain.online_probe import PROBE_DATA, check_probe, make_online_probe
 from semantic_genesis.pretrain.recipe import resolve_config
 from semantic_genesis.pretrain.resume import check_resume
 from semantic_genesis.pretrain.trainer import NonFiniteLoss, Trainer
@@ -73,6 +73,7 @@ OUTPUTS = (
     CONFIG_YAML,
     RUN_JSON,
     CUBES_CSV,
+    PROBE_DATA,  # the online probe's target and volume cache
 )
 #: files earlier releases wrote in a run folder (before the ownership marker existed)
 LEGACY = (CONFIG_YAML, METRICS_CSV, RUN_JSON)
